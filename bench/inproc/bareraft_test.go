@@ -1,0 +1,106 @@
+//go:build bench
+
+package inproc
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+)
+
+// countFSM is the trivial state machine of the bare cluster: it counts.
+type countFSM struct{ applied atomic.Uint64 }
+
+func (f *countFSM) Apply(*raft.Log) any { f.applied.Add(1); return nil }
+
+func (f *countFSM) Snapshot() (raft.FSMSnapshot, error) { return countSnapshot{}, nil }
+
+func (f *countFSM) Restore(rc io.ReadCloser) error { return rc.Close() }
+
+type countSnapshot struct{}
+
+func (countSnapshot) Persist(sink raft.SnapshotSink) error { return sink.Close() }
+func (countSnapshot) Release()                             {}
+
+// bareCluster is three hashicorp/raft members in this process, each with
+// a raft-boltdb/v2 store and the plain TCP transport on loopback.
+type bareCluster struct {
+	nodes []*raft.Raft
+}
+
+// newBareCluster starts three members with the Raft settings that package
+// cluster uses: 500 ms heartbeat and election timeouts, a 250 ms leader
+// lease, a snapshot every 8192 entries, batched applies and a pool of 8
+// connections per peer.
+func newBareCluster(t *testing.T) *bareCluster {
+	t.Helper()
+	const n = 3
+	var transports []*raft.NetworkTransport
+	var servers []raft.Server
+	for i := range n {
+		trans, err := raft.NewTCPTransport("127.0.0.1:0", nil, 8, 10*time.Second, io.Discard)
+		if err != nil {
+			t.Fatalf("raft transport: %v", err)
+		}
+		transports = append(transports, trans)
+		servers = append(servers, raft.Server{Suffrage: raft.Voter,
+			ID: raft.ServerID(fmt.Sprintf("bare%d", i+1)), Address: trans.LocalAddr()})
+	}
+	c := &bareCluster{}
+	for i := range n {
+		dir := t.TempDir()
+		store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+		if err != nil {
+			t.Fatalf("raft store: %v", err)
+		}
+		snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 3, hclog.NewNullLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := raft.DefaultConfig()
+		cfg.LocalID = servers[i].ID
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout = 500*time.Millisecond, 500*time.Millisecond
+		cfg.LeaderLeaseTimeout = 250 * time.Millisecond
+		cfg.SnapshotThreshold = 8192
+		cfg.BatchApplyCh = true
+		cfg.Logger = hclog.NewNullLogger()
+		err = raft.BootstrapCluster(cfg, store, store, snaps, transports[i],
+			raft.Configuration{Servers: servers})
+		if err != nil {
+			t.Fatalf("bootstrap bare cluster: %v", err)
+		}
+		r, err := raft.NewRaft(cfg, &countFSM{}, store, store, snaps, transports[i])
+		if err != nil {
+			t.Fatalf("start bare raft: %v", err)
+		}
+		c.nodes = append(c.nodes, r)
+		t.Cleanup(func() {
+			_ = r.Shutdown().Error()
+			_ = store.Close()
+		})
+	}
+	return c
+}
+
+// leader waits up to ten seconds for a leader and returns it.
+func (c *bareCluster) leader(t *testing.T) *raft.Raft {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, r := range c.nodes {
+			if r.State() == raft.Leader {
+				return r
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("bare raft cluster elected no leader within 10s")
+	return nil
+}

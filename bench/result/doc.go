@@ -1,0 +1,3 @@
+// Package result records benchmark measurements as JSON lines and reduces
+// repeated runs to their medians.
+package result

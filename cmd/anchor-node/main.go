@@ -1,0 +1,56 @@
+// Command anchor-node runs one node of an Anchor CA cluster.
+//
+//	anchor-node -config node.json
+//
+// The HSM PIN is read from the file or environment variable that the
+// configuration names; it is never a flag.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"anchor/node"
+)
+
+func main() {
+	configPath := flag.String("config", "", "path of the node's JSON configuration file (required)")
+	flag.Parse()
+	if *configPath == "" {
+		fmt.Fprintln(os.Stderr, "anchor-node: -config is required")
+		flag.Usage()
+		os.Exit(2)
+	}
+	cfg, err := node.LoadConfig(*configPath)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "anchor-node: %v\n", err)
+		os.Exit(2)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: parseLevel(cfg.LogLevel)}))
+
+	n, err := node.Start(cfg, logger)
+	if err != nil {
+		logger.Error("node failed to start", "error", err)
+		os.Exit(1)
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	s := <-sig
+	logger.Info("stopping", "signal", s.String())
+	if err := n.Close(); err != nil {
+		logger.Error("stop failed", "error", err)
+		os.Exit(1)
+	}
+}
+
+func parseLevel(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
