@@ -69,7 +69,7 @@ const reregisterInterval = 2 * time.Second
 
 // refreshInterval is the shortest time between two reopenings of the HSM to look
 // for a key this node should reach but does not find.
-const refreshInterval = 30 * time.Second
+const refreshInterval = 10 * time.Second
 
 // sharedKeyStore is implemented by a KeyStore that may be a token shared by every
 // node, as *hsm.HSM is.

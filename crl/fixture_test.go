@@ -68,7 +68,7 @@ func newTestPKI(t *testing.T) *testPKI {
 	}
 	t.Cleanup(func() { st.Close() })
 	p.st = st
-	p.server = httptest.NewServer(NewHandler(st, p.logger))
+	p.server = httptest.NewServer(NewHandler(st, p.logger, nil))
 	t.Cleanup(p.server.Close)
 
 	p.createChain()

@@ -14,6 +14,7 @@ import (
 type handler struct {
 	st     *fsm.FSM
 	logger *slog.Logger
+	ready  func() bool
 }
 
 // NewHandler returns the HTTP handler of the CRLs in st. Mount it at
@@ -21,8 +22,12 @@ type handler struct {
 // ShardURLs and DeltaURLs make with the DER bytes of the scope's latest
 // complete or delta CRL, and 404 for a scope without one yet.
 // http.ServeContent handles conditional and range requests.
-func NewHandler(st *fsm.FSM, logger *slog.Logger) http.Handler {
-	return &handler{st: st, logger: logger}
+//
+// ready, when not nil, reports whether st has caught up with the cluster since
+// the node started. Until it has, every request gets 503 with Retry-After, so that
+// a restarted node does not serve a CRL older than one the cluster published.
+func NewHandler(st *fsm.FSM, logger *slog.Logger, ready func() bool) http.Handler {
+	return &handler{st: st, logger: logger, ready: ready}
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -34,6 +39,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	scope, delta, ok := parsePath(r.URL.Path)
 	if !ok {
 		http.NotFound(w, r)
+		return
+	}
+	if h.ready != nil && !h.ready() {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "this node's state has not caught up with the cluster since it started: "+
+			"retry later or fetch the CRL from another node", http.StatusServiceUnavailable)
 		return
 	}
 	var crl *fsm.CRL

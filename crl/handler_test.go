@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,5 +82,38 @@ func TestHandler_RejectsPost(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("POST: status %d, want 405", resp.StatusCode)
+	}
+}
+
+func TestHandler_UnavailableUntilReady(t *testing.T) {
+	p := newTestPKI(t)
+	p.startPublisher(PublisherOptions{})
+	crl := p.waitCRL(subID, "exists", func(*fsm.CRL) bool { return true })
+	var ready atomic.Bool
+	server := httptest.NewServer(NewHandler(p.st, p.logger, ready.Load))
+	t.Cleanup(server.Close)
+
+	resp, err := http.Get(URL(server.URL, subID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("GET before ready: status %d, want 503", resp.StatusCode)
+	}
+	if got := resp.Header.Get("Retry-After"); got != "1" {
+		t.Errorf("GET before ready: Retry-After %q, want 1", got)
+	}
+
+	ready.Store(true)
+	resp, err = http.Get(URL(server.URL, subID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, crl.DER) {
+		t.Errorf("GET when ready: status %d, %d bytes, want 200 and the stored %d bytes",
+			resp.StatusCode, len(body), len(crl.DER))
 	}
 }

@@ -19,6 +19,7 @@ import (
 //	/crl/{org}/{realm}/{chain}/{ca}.crl  CRLs (RFC 5280)
 //	/ca/{org}/{realm}/{chain}/{ca}.der   CA certificates (caIssuers)
 //	/healthz                             liveness
+//	/readyz                              readiness: 503 until the state has caught up
 func (n *Node) httpHandler() http.Handler {
 	st := n.cluster.State()
 	mux := http.NewServeMux()
@@ -27,12 +28,13 @@ func (n *Node) httpHandler() http.Handler {
 	n.responder = responder
 	mux.Handle("/ocsp", responder)
 	mux.Handle("/ocsp/", responder)
-	mux.Handle("/crl/", crl.NewHandler(st, n.logger))
+	mux.Handle("/crl/", crl.NewHandler(st, n.logger, n.cluster.CaughtUp))
 	mux.HandleFunc("GET /ca/", n.serveCACert)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	mux.HandleFunc("GET /readyz", n.serveReady)
 	// The responder sees GET requests before the mux, which would redirect
 	// the "//" that base64 in a path can contain.
 	return responder.Wrap(mux)
@@ -54,6 +56,21 @@ func (n *Node) acmeHandler() (http.Handler, error) {
 	srv.Register(mux)
 	n.acme = srv
 	return mux, nil
+}
+
+// serveReady reports whether this node serves current OCSP responses and CRLs. It
+// returns 200 once the state has caught up with the cluster's commit index after
+// start. Before that, OCSP returns tryLater, CRLs 503, and serveReady 503 with
+// Retry-After.
+func (n *Node) serveReady(w http.ResponseWriter, _ *http.Request) {
+	if !n.cluster.CaughtUp() {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "catching up: this node has not applied the cluster's commit index "+
+			"since it started", http.StatusServiceUnavailable)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte("ready\n"))
 }
 
 // serveCACert answers caIssuers requests with the CA certificate in DER.

@@ -55,11 +55,30 @@ type testNode struct {
 	cluster *cluster.Node
 	hsm     *hsm.HSM
 	config  string // path of its node configuration file
+
+	// keys moves CA keys between the nodes' HSMs once started, and record is what
+	// it registers.
+	keys   *ca.KeyManager
+	record fsm.Node
+	// startKeys starts the key manager, after registering the node with it unless
+	// the caller did.
+	startKeys func(registered bool)
 }
 
-// startCluster starts n members, each with its own SoftHSM2 token, and writes a node
-// configuration file for each.
+// startCluster starts n members, each with its own SoftHSM2 token and its key
+// manager, and writes a node configuration file for each.
 func startCluster(t *testing.T, n int) []*testNode {
+	t.Helper()
+	nodes := startMembers(t, n)
+	for _, node := range nodes {
+		node.startKeys(false)
+	}
+	return nodes
+}
+
+// startMembers starts n members, each with its own SoftHSM2 token, and writes a node
+// configuration file for each. It does not start their key managers.
+func startMembers(t *testing.T, n int) []*testNode {
 	t.Helper()
 	first, err := softhsmtest.NewToken(filepath.Join(t.TempDir(), "hsm"), "node1")
 	if err != nil {
@@ -136,23 +155,30 @@ func startNode(t *testing.T, peers []cluster.Peer, i int, lis net.Listener,
 	go srv.Serve(lis)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	keys := ca.NewKeyManager(member.State(), member, h, peer.ID, member.IsLeader, logger)
 	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		rec := fsm.Node{RaftAddr: peer.RaftAddr, GRPCAddr: peer.GRPCAddr}
-		if err := keys.Register(ctx, rec); err == nil {
-			keys.Run(ctx)
-		}
-	}()
+	keysStarted := false
+	n := &testNode{id: peer.ID, cluster: member, hsm: h,
+		keys:   ca.NewKeyManager(member.State(), member, h, peer.ID, member.IsLeader, logger),
+		record: fsm.Node{RaftAddr: peer.RaftAddr, GRPCAddr: peer.GRPCAddr}}
+	n.startKeys = func(registered bool) {
+		keysStarted = true
+		go func() {
+			defer close(done)
+			if !registered && n.keys.Register(ctx, n.record) != nil {
+				return
+			}
+			n.keys.Run(ctx)
+		}()
+	}
 	t.Cleanup(func() {
 		cancel()
-		<-done
+		if keysStarted {
+			<-done
+		}
 		srv.Stop()
 		_ = member.Shutdown()
 		_ = h.Close()
 	})
-	n := &testNode{id: peer.ID, cluster: member, hsm: h}
 	n.config = writeNodeConfig(t, peers, i, dataDir, token, tlsCfg)
 	return n
 }
@@ -222,6 +248,125 @@ func TestRun_CeremonyFromSeparateProcess(t *testing.T) {
 	waitAllHolders(t, nodes)
 }
 
+// TestRun_CeremonyKeysHiddenFromNode runs the ceremony while the node's own process
+// keeps generating keys in the same token and its key manager is not running yet.
+// SoftHSM2 then hides some of the ceremony's keys from the node process, and the key
+// manager must reopen the HSM to find them.
+func TestRun_CeremonyKeysHiddenFromNode(t *testing.T) {
+	nodes := startMembers(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := nodes[0].keys.Register(ctx, nodes[0].record); err != nil {
+		t.Fatalf("register the node: %v", err)
+	}
+
+	// About one run in four leaves every key visible, probably when the ceremony's
+	// last write follows the node's, so the test makes new chains until a key is hidden.
+	var keyIDs []string
+	hidden := 0
+	for attempt := 1; hidden == 0; attempt++ {
+		if attempt > 5 {
+			t.Fatal("the node's process saw every key of five ceremonies, so the test " +
+				"does not exercise the key manager's reopening")
+		}
+		chain := fmt.Sprintf("web%d", attempt)
+		runCeremonyBesideWrites(t, nodes[0], chain)
+		ids := chainKeyIDs(t, nodes[0], "example/production/"+chain)
+		for _, id := range ids {
+			if !nodes[0].hsm.HasKey(id) {
+				hidden++
+			}
+		}
+		keyIDs = append(keyIDs, ids...)
+	}
+
+	nodes[0].startKeys(true)
+	deadline := time.Now().Add(60 * time.Second)
+	for _, id := range keyIDs {
+		for !nodes[0].hsm.HasKey(id) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the node's HSM does not find the ceremony's key %s after 60s", id)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// runCeremonyBesideWrites runs the example ceremony for chain while n's process
+// generates keys in the same token.
+func runCeremonyBesideWrites(t *testing.T, n *testNode, chain string) {
+	t.Helper()
+	data, err := os.ReadFile("../../docs/examples/ceremony.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec map[string]any
+	if err := json.Unmarshal(data, &spec); err != nil {
+		t.Fatal(err)
+	}
+	spec["chain"] = chain
+	if data, err = json.Marshal(spec); err != nil {
+		t.Fatal(err)
+	}
+	specPath := filepath.Join(t.TempDir(), "ceremony.json")
+	if err := os.WriteFile(specPath, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	stop := make(chan struct{})
+	stopped := make(chan error)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				stopped <- nil
+				return
+			default:
+			}
+			id := fmt.Sprintf("busy-%s-%d", chain, i)
+			if _, err := n.hsm.GenerateKey(id, hsm.RSA2048); err != nil {
+				stopped <- err
+				return
+			}
+		}
+	}()
+	cmd := exec.Command(os.Args[0], "-config", n.config, "-spec", specPath,
+		"-out", t.TempDir(), "-timeout", "1m")
+	cmd.Env = append(os.Environ(), runAsCommandEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	close(stop)
+	if genErr := <-stopped; genErr != nil {
+		t.Fatalf("generate a key in the node's process: %v", genErr)
+	}
+	if err != nil {
+		t.Fatalf("anchor-ceremony: %v\n%s", err, out)
+	}
+}
+
+// chainKeyIDs returns the key IDs of a chain's root and SubCAs in n's state.
+func chainKeyIDs(t *testing.T, n *testNode, chainID string) []string {
+	t.Helper()
+	var keyIDs []string
+	err := n.cluster.State().View(func(tx *fsm.Tx) error {
+		chain, err := tx.Chain(chainID)
+		if err != nil {
+			return err
+		}
+		for _, caID := range append([]string{chain.RootCAID}, chain.SubCAIDs...) {
+			record, err := tx.CA(caID)
+			if err != nil {
+				return err
+			}
+			keyIDs = append(keyIDs, record.KeyID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keyIDs
+}
+
 // outputField returns the word after key on the output line that starts with kind.
 func outputField(t *testing.T, output, kind, key string) string {
 	t.Helper()
@@ -269,31 +414,28 @@ func waitRegistered(t *testing.T, nodes []*testNode) {
 // waitAllHolders waits until every node holds every key of the example chain.
 func waitAllHolders(t *testing.T, nodes []*testNode) {
 	t.Helper()
+	keyIDs := chainKeyIDs(t, nodes[0], "example/production/web")
 	deadline := time.Now().Add(60 * time.Second)
 	for {
+		var missing error
 		err := nodes[0].cluster.State().View(func(tx *fsm.Tx) error {
-			chain, err := tx.Chain("example/production/web")
-			if err != nil {
-				return err
-			}
-			for _, caID := range append([]string{chain.RootCAID}, chain.SubCAIDs...) {
-				record, err := tx.CA(caID)
-				if err != nil {
-					return err
-				}
+			for _, id := range keyIDs {
 				for _, n := range nodes {
-					if !ca.HoldsKey(tx, record.KeyID, n.id) {
-						return fmt.Errorf("%s does not hold the key of %s", n.id, caID)
+					if missing == nil && !ca.HoldsKey(tx, id, n.id) {
+						missing = fmt.Errorf("%s does not hold key %s", n.id, id)
 					}
 				}
 			}
 			return nil
 		})
-		if err == nil {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if missing == nil {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%v after 60s", err)
+			t.Fatalf("%v after 60s", missing)
 		}
 		time.Sleep(25 * time.Millisecond)
 	}

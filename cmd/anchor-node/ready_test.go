@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"anchor/internal/localcluster"
+)
+
+// TestReadiness_RestartedNodeWaitsForMajority stops every node and starts one
+// again. Without a majority it cannot learn the cluster's commit index, so
+// /readyz and its CRLs answer 503 until the other nodes are back, and then 200.
+func TestReadiness_RestartedNodeWaitsForMajority(t *testing.T) {
+	c, info := startCluster(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	readyURL := func(i int) string {
+		return "http://" + c.Layout.Nodes[i].HTTPAddr + "/readyz"
+	}
+	crlURL := info.Nodes[0].CRLBaseURL + info.ChainID + "/root.crl"
+	for i := range c.Layout.Nodes {
+		if code := waitStatus(t, ctx, readyURL(i), http.StatusOK); code != http.StatusOK {
+			t.Fatalf("node %d /readyz: status %d, want 200", i+1, code)
+		}
+	}
+	if code := waitStatus(t, ctx, crlURL, http.StatusOK); code != http.StatusOK {
+		t.Fatalf("root CRL on node 1: status %d, want 200", code)
+	}
+
+	for i := range c.Layout.Nodes {
+		if err := c.StopNode(i, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.StartNode(0); err != nil {
+		t.Fatal(err)
+	}
+	resp := getWhenUp(t, ctx, readyURL(0))
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/readyz of a node without a majority: status %d, want 503", resp.StatusCode)
+	}
+	if got := resp.Header.Get("Retry-After"); got == "" {
+		t.Error("/readyz 503 without Retry-After")
+	}
+	resp = getWhenUp(t, ctx, crlURL)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("CRL of a node without a majority: status %d, want 503", resp.StatusCode)
+	}
+
+	for i := 1; i < len(c.Layout.Nodes); i++ {
+		if err := c.StartNode(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code := waitStatus(t, ctx, readyURL(0), http.StatusOK); code != http.StatusOK {
+		t.Fatalf("/readyz after the majority returned: status %d, want 200", code)
+	}
+	resp = getWhenUp(t, ctx, crlURL)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("CRL after the majority returned: status %d, want 200", resp.StatusCode)
+	}
+}
+
+// getWhenUp repeats GET url until the node's listener accepts it, and returns
+// the first response with its body closed.
+func getWhenUp(t *testing.T, ctx context.Context, url string) *http.Response {
+	t.Helper()
+	var resp *http.Response
+	err := localcluster.WaitFor(ctx, func() error {
+		r, err := httpGet(ctx, url)
+		if err != nil {
+			return err
+		}
+		resp = r
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return resp
+}
+
+// waitStatus repeats GET url until it returns status want or ctx ends, and returns
+// the last status code.
+func waitStatus(t *testing.T, ctx context.Context, url string, want int) int {
+	t.Helper()
+	last := 0
+	_ = localcluster.WaitFor(ctx, func() error {
+		resp, err := httpGet(ctx, url)
+		if err != nil {
+			return err
+		}
+		last = resp.StatusCode
+		if last != want {
+			return fmt.Errorf("status %d", last)
+		}
+		return nil
+	})
+	return last
+}
+
+func httpGet(ctx context.Context, url string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	return resp, nil
+}
