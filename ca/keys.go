@@ -41,15 +41,17 @@ type KeyManager struct {
 	logger   *slog.Logger
 	shared   bool
 
-	// reported holds the IDs of keys with a lasting problem, logged once: keys this
-	// HSM cannot wrap, which distribute skips from then on, and keys missing from a
-	// shared token.
-	reportedMu sync.Mutex
-	reported   map[string]bool
+	// reported contains the IDs of keys with a lasting problem, logged once, such as
+	// keys missing from the HSM. unwrappable contains the keys this HSM cannot wrap,
+	// which distribute skips from then on.
+	reportedMu  sync.Mutex
+	reported    map[string]bool
+	unwrappable map[string]bool
 
-	// lastRefresh is when lookAgain last reopened the HSM. Only Run's goroutine
-	// uses it.
+	// lastRefresh is when lookAgain last reopened the HSM, and refreshWait the
+	// time before it may do so again. Only Run's goroutine uses them.
 	lastRefresh time.Time
+	refreshWait time.Duration
 
 	// absentRetired holds the retired keys this HSM no longer has, so that
 	// each is looked up on the token once per process. Only Run's goroutine
@@ -67,9 +69,14 @@ type KeyManager struct {
 // reconcile sends while the replicated record differs from this node's.
 const reregisterInterval = 2 * time.Second
 
-// refreshInterval is the shortest time between two reopenings of the HSM to look
-// for a key this node should reach but does not find.
-const refreshInterval = 10 * time.Second
+// minRefreshWait and maxRefreshWait bound the time between two reopenings of the
+// HSM to look for a key this node should reach but does not find. The wait doubles
+// after each reopening that finds nothing, because every reopening stops signing
+// for a moment.
+const (
+	minRefreshWait = 10 * time.Second
+	maxRefreshWait = 10 * time.Minute
+)
 
 // sharedKeyStore is implemented by a KeyStore that may be a token shared by every
 // node, as *hsm.HSM is.
@@ -86,6 +93,7 @@ func NewKeyManager(state *fsm.FSM, apply Applier, keys KeyStore, nodeID string,
 	}
 	return &KeyManager{state: state, apply: apply, keys: keys, nodeID: nodeID,
 		isLeader: isLeader, logger: logger, shared: shared, reported: map[string]bool{},
+		unwrappable: map[string]bool{}, refreshWait: minRefreshWait,
 		absentRetired: map[string]bool{}}
 }
 
@@ -281,21 +289,22 @@ func (m *KeyManager) lookAgain(k *fsm.Key) bool {
 	if !m.shared && !slices.Contains(k.Holders, m.nodeID) {
 		return false
 	}
-	if time.Since(m.lastRefresh) < refreshInterval {
+	if time.Since(m.lastRefresh) < m.refreshWait {
 		return false
 	}
 	m.lastRefresh = time.Now()
 	if err := m.keys.Refresh(); err != nil {
-		m.logger.Error("reopen HSM to look for a CA key", "key", k.ID, "error", err)
+		m.logger.Error("HSM reopen failed while looking for a CA key", "key", k.ID, "error", err)
 		return false
 	}
 	if !m.keys.HasKey(k.ID) {
+		m.refreshWait = min(2*m.refreshWait, maxRefreshWait)
+		m.logger.Warn("CA key still missing after reopening the HSM", "key", k.ID,
+			"next_reopen_in", m.refreshWait)
 		return false
 	}
+	m.refreshWait = minRefreshWait
 	m.logger.Info("CA key found after reopening the HSM", "key", k.ID)
-	m.reportedMu.Lock()
-	delete(m.reported, k.ID) // a report of the missing key must not stop distribute
-	m.reportedMu.Unlock()
 	return true
 }
 
@@ -358,7 +367,7 @@ func (m *KeyManager) distributes(k *fsm.Key) bool {
 }
 
 func (m *KeyManager) distribute(ctx context.Context, k *fsm.Key, v *keyView) {
-	if m.wasReported(k.ID) {
+	if m.isUnwrappable(k.ID) {
 		return // not wrappable: trying again on every batch would only repeat the error
 	}
 	for _, n := range v.nodes {
@@ -370,8 +379,11 @@ func (m *KeyManager) distribute(ctx context.Context, k *fsm.Key, v *keyView) {
 		}
 		if err := m.share(ctx, k, n); err != nil {
 			if errors.Is(err, hsm.ErrKeyNotWrappable) {
-				m.reportOnce(k.ID, "CA key cannot leave this HSM, other nodes will not "+
-					"hold it", "key", k.ID, "algorithm", k.Algorithm, "error", err)
+				m.reportedMu.Lock()
+				m.unwrappable[k.ID] = true
+				m.reportedMu.Unlock()
+				m.logger.Warn("CA key cannot leave this HSM, other nodes will not hold it",
+					"key", k.ID, "algorithm", k.Algorithm, "error", err)
 				return
 			}
 			m.logger.Error("share CA key failed", "key", k.ID, "for_node", n.ID, "error", err)
@@ -436,10 +448,10 @@ func (m *KeyManager) confirm(ctx context.Context, k *fsm.Key) {
 	m.logger.Info("proved possession of CA key", "key", k.ID)
 }
 
-func (m *KeyManager) wasReported(keyID string) bool {
+func (m *KeyManager) isUnwrappable(keyID string) bool {
 	m.reportedMu.Lock()
 	defer m.reportedMu.Unlock()
-	return m.reported[keyID]
+	return m.unwrappable[keyID]
 }
 
 // reportOnce logs a lasting problem with key keyID at warning level the first
