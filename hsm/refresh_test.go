@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+	"time"
 
 	"anchor/hsm"
 )
@@ -74,7 +75,11 @@ func TestRefresh_ShowsKeyOfAnotherProcess(t *testing.T) {
 		}
 		other <- err
 	}()
+	deadline := time.Now().Add(2 * time.Minute)
 	for i := 0; ; i++ {
+		if time.Now().After(deadline) {
+			t.Fatal("the second process has not finished after 2 minutes")
+		}
 		if _, err := h.GenerateKey(fmt.Sprintf("ca-own-%d", i), hsm.RSA2048); err != nil {
 			t.Fatalf("GenerateKey: %v", err)
 		}
