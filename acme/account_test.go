@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"anchor/fsm"
@@ -46,6 +47,30 @@ func TestDirectory_UnknownChain(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	expectProblem(t, resp, http.StatusNotFound, probMalformed)
+}
+
+func TestServer_UnavailableUntilReady(t *testing.T) {
+	var ready atomic.Bool
+	e := newProtoEnv(t, Options{Ready: ready.Load})
+	resp, err := http.Get(e.root + "/directory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Header.Get("Retry-After") == "" {
+		t.Error("directory before ready: no Retry-After")
+	}
+	expectProblem(t, resp, http.StatusServiceUnavailable, probServerInternal)
+	resp.Body.Close()
+
+	ready.Store(true)
+	resp, err = http.Get(e.root + "/directory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("directory when ready: status %d, want 200", resp.StatusCode)
+	}
 }
 
 func TestDirectory_ExternalURL(t *testing.T) {

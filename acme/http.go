@@ -39,6 +39,9 @@ func (s *Server) wrap(h handlerFunc) http.Handler {
 		w.Header().Set("Link", link(c.url("directory"), "index"))
 		w.Header().Set("Cache-Control", "no-store")
 		err := s.addNonce(w, r)
+		if err == nil && s.opts.Ready != nil && !s.opts.Ready() {
+			err = notReady()
+		}
 		if err == nil {
 			err = s.limits.allowAddress(clientAddress(r), time.Now())
 		}

@@ -42,6 +42,13 @@ type Options struct {
 	// the lower end of what RFC 8555, 8.2, suggests.
 	ValidationRetryDelay time.Duration
 
+	// Ready, when set, reports whether the replicated state has caught up
+	// with the cluster since the node started. Until it has, every request
+	// gets a serverInternal problem with status 503 and Retry-After, so that
+	// no client reads accounts, orders or certificates the node has not
+	// applied yet.
+	Ready func() bool
+
 	// NodeID names this node in the challenges it validates. Default: a
 	// random ID per Server, which a restarted node does not keep.
 	NodeID string

@@ -78,6 +78,15 @@ func internalProblem(format string, args ...any) *problem {
 	return newProblem(probServerInternal, http.StatusInternalServerError, format, args...)
 }
 
+// notReady returns the problem for a request to a node that has not caught up with
+// the cluster since it started (Options.Ready).
+func notReady() *problem {
+	p := newProblem(probServerInternal, http.StatusServiceUnavailable,
+		"this node has not caught up with the cluster since it started: retry, or use another node")
+	p.retryAfter = 1
+	return p
+}
+
 // problemFor converts an error into a problem document. Errors of the fsm
 // package keep their message; other errors are internal and their text is
 // not sent to the client.

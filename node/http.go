@@ -48,6 +48,7 @@ func (n *Node) acmeHandler() (http.Handler, error) {
 		DNSResolver:   n.cfg.ACME.DNSResolver,
 		NodeID:        n.cfg.NodeID,
 		IsLeader:      n.cluster.IsLeader,
+		Ready:         n.cluster.CaughtUp,
 	})
 	if err != nil {
 		return nil, err

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/http"
+	"os"
 	"testing"
 	"time"
 
@@ -12,9 +15,11 @@ import (
 
 // TestReadiness_RestartedNodeWaitsForMajority stops every node and starts one
 // again. Without a majority it cannot learn the cluster's commit index, so
-// /readyz and its CRLs answer 503 until the other nodes are back, and then 200.
+// /readyz, its CRLs and its ACME directory return 503 until the other nodes
+// are back, and then 200.
 func TestReadiness_RestartedNodeWaitsForMajority(t *testing.T) {
 	c, info := startCluster(t, nil)
+	client := httpsClient(t, info.ACMECACert)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -23,11 +28,11 @@ func TestReadiness_RestartedNodeWaitsForMajority(t *testing.T) {
 	}
 	crlURL := info.Nodes[0].CRLBaseURL + info.ChainID + "/root.crl"
 	for i := range c.Layout.Nodes {
-		if code := waitStatus(t, ctx, readyURL(i), http.StatusOK); code != http.StatusOK {
+		if code := waitStatus(t, ctx, client, readyURL(i), http.StatusOK); code != http.StatusOK {
 			t.Fatalf("node %d /readyz: status %d, want 200", i+1, code)
 		}
 	}
-	if code := waitStatus(t, ctx, crlURL, http.StatusOK); code != http.StatusOK {
+	if code := waitStatus(t, ctx, client, crlURL, http.StatusOK); code != http.StatusOK {
 		t.Fatalf("root CRL on node 1: status %d, want 200", code)
 	}
 
@@ -39,16 +44,21 @@ func TestReadiness_RestartedNodeWaitsForMajority(t *testing.T) {
 	if err := c.StartNode(0); err != nil {
 		t.Fatal(err)
 	}
-	resp := getWhenUp(t, ctx, readyURL(0))
+	resp := getWhenUp(t, ctx, client, readyURL(0))
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("/readyz of a node without a majority: status %d, want 503", resp.StatusCode)
 	}
 	if got := resp.Header.Get("Retry-After"); got == "" {
 		t.Error("/readyz 503 without Retry-After")
 	}
-	resp = getWhenUp(t, ctx, crlURL)
+	resp = getWhenUp(t, ctx, client, crlURL)
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("CRL of a node without a majority: status %d, want 503", resp.StatusCode)
+	}
+	resp = getWhenUp(t, ctx, client, info.Nodes[0].ACMEDirectory)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("ACME directory of a node without a majority: status %d, want 503",
+			resp.StatusCode)
 	}
 
 	for i := 1; i < len(c.Layout.Nodes); i++ {
@@ -56,22 +66,27 @@ func TestReadiness_RestartedNodeWaitsForMajority(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if code := waitStatus(t, ctx, readyURL(0), http.StatusOK); code != http.StatusOK {
+	if code := waitStatus(t, ctx, client, readyURL(0), http.StatusOK); code != http.StatusOK {
 		t.Fatalf("/readyz after the majority returned: status %d, want 200", code)
 	}
-	resp = getWhenUp(t, ctx, crlURL)
+	resp = getWhenUp(t, ctx, client, crlURL)
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("CRL after the majority returned: status %d, want 200", resp.StatusCode)
+	}
+	resp = getWhenUp(t, ctx, client, info.Nodes[0].ACMEDirectory)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("ACME directory after the majority returned: status %d, want 200",
+			resp.StatusCode)
 	}
 }
 
 // getWhenUp repeats GET url until the node's listener accepts it, and returns
 // the first response with its body closed.
-func getWhenUp(t *testing.T, ctx context.Context, url string) *http.Response {
+func getWhenUp(t *testing.T, ctx context.Context, client *http.Client, url string) *http.Response {
 	t.Helper()
 	var resp *http.Response
 	err := localcluster.WaitFor(ctx, func() error {
-		r, err := httpGet(ctx, url)
+		r, err := httpGet(ctx, client, url)
 		if err != nil {
 			return err
 		}
@@ -86,11 +101,12 @@ func getWhenUp(t *testing.T, ctx context.Context, url string) *http.Response {
 
 // waitStatus repeats GET url until it returns status want or ctx ends, and returns
 // the last status code.
-func waitStatus(t *testing.T, ctx context.Context, url string, want int) int {
+func waitStatus(t *testing.T, ctx context.Context, client *http.Client, url string,
+	want int) int {
 	t.Helper()
 	last := 0
 	_ = localcluster.WaitFor(ctx, func() error {
-		resp, err := httpGet(ctx, url)
+		resp, err := httpGet(ctx, client, url)
 		if err != nil {
 			return err
 		}
@@ -103,12 +119,26 @@ func waitStatus(t *testing.T, ctx context.Context, url string, want int) int {
 	return last
 }
 
-func httpGet(ctx context.Context, url string) (*http.Response, error) {
+// httpsClient returns an HTTP client that trusts the CA in caFile for HTTPS.
+func httpsClient(t *testing.T, caFile string) *http.Client {
+	t.Helper()
+	pemData, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemData) {
+		t.Fatalf("no certificate in %s", caFile)
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+}
+
+func httpGet(ctx context.Context, client *http.Client, url string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}

@@ -115,10 +115,17 @@ func statusMessage(err error) string {
 	if !ok {
 		return err.Error()
 	}
-	if namesCode(st.Message(), st.Code()) {
-		return st.Message()
+	msg := st.Message()
+	if st.Code() == codes.Unavailable {
+		// gRPC's text for a failed dial quotes the dial error inside its own words.
+		if _, dial, ok := strings.Cut(msg, "Error while dialing: "); ok {
+			msg = "cannot connect to the node: " + strings.TrimSuffix(dial, `"`)
+		}
 	}
-	return fmt.Sprintf("%s (%s)", st.Message(), codeName(st.Code()))
+	if namesCode(msg, st.Code()) {
+		return msg
+	}
+	return fmt.Sprintf("%s (%s)", msg, codeName(st.Code()))
 }
 
 // namesCode reports whether msg contains the name of c as whole words, as

@@ -24,6 +24,10 @@ func TestStatusMessage_CodeNamedOnce(t *testing.T) {
 			"no such chain (not found)"},
 		{"code word inside another word", status.Error(codes.NotFound, "notfound.example"),
 			"notfound.example (not found)"},
+		{"failed dial", status.Error(codes.Unavailable, `connection error: desc = "transport: `+
+			`Error while dialing: dial tcp 127.0.0.1:1: connect: connection refused"`),
+			"cannot connect to the node: dial tcp 127.0.0.1:1: connect: connection refused " +
+				"(unavailable)"},
 		{"not a status", errors.New("load admin credentials: missing"),
 			"load admin credentials: missing"},
 	}
