@@ -186,6 +186,12 @@ func (e *protoEnv) acmeWrites() int {
 
 func selfSignedCA(t *testing.T, name string) []byte {
 	t.Helper()
+	return selfSignedCAWith(t, name, nil)
+}
+
+// selfSignedCAWith is selfSignedCA with edit applied to the template, when set.
+func selfSignedCAWith(t *testing.T, name string, edit func(*x509.Certificate)) []byte {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -194,6 +200,9 @@ func selfSignedCA(t *testing.T, name string) []byte {
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	if edit != nil {
+		edit(tmpl)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {

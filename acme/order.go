@@ -3,6 +3,7 @@ package acme
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"time"
 
@@ -57,6 +58,9 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, c *call)
 	if err != nil {
 		return err
 	}
+	if err := s.checkSubCAPolicy(sr.account, ids); err != nil {
+		return err
+	}
 	p := s.buildOrder(sr.account, ids, scope, time.Now())
 	p.Order.Profile = req.Profile
 	p.Order.Replaces = replaces
@@ -109,6 +113,55 @@ func (s *Server) eabScope(acct *fsm.ACMEAccount, ids []fsm.ACMEIdentifier) ([]st
 			"identifiers %v are not among the names this account's service may request", outside)
 	}
 	return scope, nil
+}
+
+// checkSubCAPolicy rejects identifiers that the SubCA which would sign the order
+// does not allow, by name type or name constraint, before any state changes
+// (RFC 8555, 7.4). The SubCA is the one finalize asks the CA for: the EAB key's,
+// else the key's service's SubCA in the chain's realm, else the chain's default.
+func (s *Server) checkSubCAPolicy(acct *fsm.ACMEAccount, ids []fsm.ACMEIdentifier) error {
+	values := make([]string, len(ids))
+	for i, id := range ids {
+		values[i] = id.Value
+	}
+	var rejected error
+	err := s.state.View(func(tx *fsm.Tx) error {
+		key, err := tx.EABKey(acct.EABKeyID)
+		if err != nil {
+			return err
+		}
+		chain, err := tx.Chain(acct.ChainID)
+		if err != nil {
+			return err
+		}
+		subID := key.SubCAID
+		if subID == "" && key.ServiceID != "" {
+			svc, err := tx.Service(key.ServiceID)
+			if err != nil {
+				return err
+			}
+			if b := svc.Realm(chain.Realm); b != nil {
+				subID = b.SubCAID
+			}
+		}
+		if subID == "" {
+			subID = chain.DefaultSubCAID
+		}
+		sub, err := tx.CA(subID)
+		if err != nil {
+			return err
+		}
+		rejected = fsm.CheckIdentifiersAllowed(values, sub)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var fe *fsm.Error
+	if errors.As(rejected, &fe) {
+		return newProblem(probRejectedIdentifier, http.StatusBadRequest, "%s", fe.Message)
+	}
+	return rejected
 }
 
 // buildOrder assembles the order and its authorizations with fresh IDs.

@@ -1,6 +1,8 @@
 package acme
 
 import (
+	"crypto/rand"
+	"crypto/x509"
 	"net/http"
 	"sort"
 	"strings"
@@ -159,6 +161,66 @@ func TestNewOrder_RejectsIdentifiers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNewOrder_RejectsOutsideSubCAPolicy makes a chain whose SubCA allows DNS
+// names below allowed.example.test only, except blocked.allowed.example.test.
+// Orders the SubCA would not sign are rejected before anything is stored.
+func TestNewOrder_RejectsOutsideSubCAPolicy(t *testing.T) {
+	e := newProtoEnv(t, Options{})
+	permitted, excluded := "allowed.example.test", "blocked.allowed.example.test"
+	cert := selfSignedCAWith(t, "narrow", func(c *x509.Certificate) {
+		c.MaxPathLenZero = true
+		c.PermittedDNSDomainsCritical = true
+		c.PermittedDNSDomains = []string{permitted}
+		c.ExcludedDNSDomains = []string{excluded}
+	})
+	e.mustApply(fsm.CmdCreateChain, fsm.CreateChain{
+		Org: testOrg, Realm: testRealm, Name: "narrow",
+		Root: fsm.CA{Name: "root", KeyID: "narrow-root-key", CertDER: selfSignedCA(t, "root")},
+		SubCA: fsm.CA{Name: "sub", KeyID: "narrow-sub-key", CertDER: cert,
+			Policy: fsm.Policy{NameTypes: []string{fsm.NameDNS}, NameConstraints: fsm.NameConstraints{
+				PermittedDNS: []string{permitted}, ExcludedDNS: []string{excluded},
+			}}},
+	})
+	chainID := fsm.ChainID(testOrg, testRealm, "narrow")
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	eab := fsm.EABKey{KeyID: "eab-narrow", HMACKey: key, ChainID: chainID}
+	e.mustApply(fsm.CmdCreateEAB, eab)
+	c := newTestClient(t, e.http.URL+"/"+testOrg+"/"+testRealm+"/x509/narrow/acme")
+	c.register(eab)
+
+	cases := []struct {
+		name string
+		ids  []map[string]string
+	}{
+		{"OutsidePermitted", []map[string]string{{"type": "dns", "value": "other.example.test"}}},
+		{"Excluded", []map[string]string{{"type": "dns", "value": "a.blocked.allowed.example.test"}}},
+		{"IPNotAllowed", []map[string]string{{"type": "ip", "value": "192.0.2.1"}}},
+		{"OneOfTwo", []map[string]string{{"type": "dns", "value": "www.allowed.example.test"},
+			{"type": "dns", "value": "other.example.test"}}},
+	}
+	before := e.acmeWrites()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := c.post(c.url("new-order"), map[string]any{"identifiers": tc.ids})
+			p := expectProblem(t, resp, http.StatusBadRequest, probRejectedIdentifier)
+			if !strings.Contains(p.Detail, chainID+"/sub") {
+				t.Errorf("detail %q does not name the SubCA", p.Detail)
+			}
+			if n := e.acmeWrites(); n != before {
+				t.Errorf("%d ACME writes, want %d", n, before)
+			}
+		})
+	}
+
+	resp := c.post(c.url("new-order"), map[string]any{"identifiers": []map[string]string{
+		{"type": "dns", "value": "www.allowed.example.test"}}})
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("order inside the policy: status %d: %s", resp.StatusCode, readBody(t, resp))
+	}
+	resp.Body.Close()
 }
 
 func TestNewOrder_Profile(t *testing.T) {

@@ -220,6 +220,28 @@ func TestAdminAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("ValidityOutOfRangeRejected", func(t *testing.T) {
+		before := len(f.auditTypes(t, "admin:root"))
+		chains := anchorv1.NewChainsClient(root)
+		// 200,000 days overflowed time.Duration into a negative lifetime.
+		_, err := chains.CreateChain(ctx(t), &anchorv1.CreateChainRequest{
+			Org: "alpha", Realm: "prod", Name: "long", RootValidityDays: 200000})
+		wantCode(t, err, codes.InvalidArgument, "root_validity_days 200000 is out of range")
+		_, err = chains.CreateChain(ctx(t), &anchorv1.CreateChainRequest{
+			Org: "alpha", Realm: "prod", Name: "long", SubcaValidityDays: 36501})
+		wantCode(t, err, codes.InvalidArgument, "subca_validity_days 36501 is out of range")
+		_, err = anchorv1.NewSubCAsClient(root).CreateSubCA(ctx(t), &anchorv1.CreateSubCARequest{
+			Org: "alpha", Realm: "prod", Chain: "app", Name: "long", ValidityDays: 36501})
+		wantCode(t, err, codes.InvalidArgument, "validity_days 36501 is out of range")
+		_, err = chains.CreateChain(ctx(t), &anchorv1.CreateChainRequest{
+			Org: "alpha", Realm: "prod", Name: "long",
+			Policy: &anchorv1.Policy{MaxValiditySeconds: 1 << 62}})
+		wantCode(t, err, codes.InvalidArgument, "policy.max_validity_seconds")
+		if after := len(f.auditTypes(t, "admin:root")); after != before {
+			t.Errorf("the rejected requests committed %d commands", after-before)
+		}
+	})
+
 	t.Run("EABKeyShownOnce", func(t *testing.T) {
 		eab := anchorv1.NewEABKeysClient(alice)
 		secret, err := eab.CreateEABKey(ctx(t), &anchorv1.CreateEABKeyRequest{

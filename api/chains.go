@@ -71,6 +71,12 @@ func (s *chains) chainRequest(req *anchorv1.CreateChainRequest) (*ca.ChainReques
 	if err := checkAlgorithm("subca_algorithm", req.SubcaAlgorithm); err != nil {
 		return nil, err
 	}
+	if err := checkValidityDays("root_validity_days", req.RootValidityDays); err != nil {
+		return nil, err
+	}
+	if err := checkValidityDays("subca_validity_days", req.SubcaValidityDays); err != nil {
+		return nil, err
+	}
 	policy, err := policyFromPB(req.Policy)
 	if err != nil {
 		return nil, err
@@ -87,6 +93,21 @@ func (s *chains) chainRequest(req *anchorv1.CreateChainRequest) (*ca.ChainReques
 }
 
 func days(n uint32) time.Duration { return time.Duration(n) * 24 * time.Hour }
+
+// maxValidityDays bounds a CA certificate's lifetime, as the ceremony
+// specification does. A day count beyond it would also overflow time.Duration
+// near 106,751 days.
+const maxValidityDays = 36500
+
+// checkValidityDays rejects a CA lifetime of more than maxValidityDays. Zero
+// selects the default.
+func checkValidityDays(field string, n uint32) error {
+	if n > maxValidityDays {
+		return invalid("%s %d is out of range: at most %d (100 years), or 0 for the default",
+			field, n, maxValidityDays)
+	}
+	return nil
+}
 
 func (s *chains) ListChains(ctx context.Context,
 	req *anchorv1.ListChainsRequest) (*anchorv1.ListChainsResponse, error) {

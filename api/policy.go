@@ -13,8 +13,9 @@ func policyFromPB(p *anchorv1.Policy) (fsm.Policy, error) {
 	if p == nil {
 		return fsm.Policy{}, nil
 	}
-	if p.MaxValiditySeconds < 0 {
-		return fsm.Policy{}, invalid("policy.max_validity_seconds %d is negative", p.MaxValiditySeconds)
+	if p.MaxValiditySeconds < 0 || p.MaxValiditySeconds > maxValidityDays*24*3600 {
+		return fsm.Policy{}, invalid("policy.max_validity_seconds %d is out of range: 0 to %d "+
+			"(100 years)", p.MaxValiditySeconds, maxValidityDays*24*3600)
 	}
 	out := fsm.Policy{
 		MaxValidity: time.Duration(p.MaxValiditySeconds) * time.Second,

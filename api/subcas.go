@@ -31,6 +31,9 @@ func (s *subCAs) CreateSubCA(ctx context.Context,
 	if err := checkAlgorithm("algorithm", req.Algorithm); err != nil {
 		return nil, err
 	}
+	if err := checkValidityDays("validity_days", req.ValidityDays); err != nil {
+		return nil, err
+	}
 	policy, err := policyFromPB(req.Policy)
 	if err != nil {
 		return nil, err

@@ -24,6 +24,8 @@ func (h *HSM) GenerateKey(id string, alg Algorithm) (crypto.Signer, error) {
 	h.objectsMu.Lock()
 	defer h.objectsMu.Unlock()
 
+	objectWriteMu.Lock()
+	defer objectWriteMu.Unlock()
 	err = h.withRawSession("generate key", func(s rawSession) error {
 		if err := s.checkIDFree(id); err != nil {
 			return err

@@ -35,6 +35,13 @@ var (
 // share a module in one process. moduleMu also guards openContexts.
 var moduleMu sync.Mutex
 
+// objectWriteMu serialises, across the whole process, the PKCS#11 calls that create
+// objects: key generation, unwrapping and wrapping, which creates session keys.
+// SoftHSM2 fails such calls now and then with CKR_GENERAL_ERROR when threads of one
+// process make them at the same time (SoftHSMv2 issue 573). A node creates objects
+// rarely, so the lock costs it nothing measurable.
+var objectWriteMu sync.Mutex
+
 // openContexts counts the crypto11 contexts this package holds open per module path.
 var openContexts = map[string]int{}
 

@@ -8,6 +8,11 @@ import (
 	"github.com/miekg/pkcs11"
 )
 
+// errModuleShared means that Refresh cannot reread the token, because another HSM in
+// this process keeps the PKCS#11 module initialised.
+var errModuleShared = errors.New("hsm: another HSM in this process uses the PKCS#11 module, " +
+	"so reopening this one would not reread the token")
+
 // errNoContext means an earlier reopen failed, so no crypto11 context is open.
 var errNoContext = errors.New("hsm: token not open after a failed reopen")
 
@@ -145,8 +150,15 @@ func (h *HSM) reopen(failedGeneration uint64) error {
 // disk changed since the process last looked, and a write by this process adopts the
 // counter on disk, so keys another process created during that write stay hidden.
 // Reopening initialises the module again only when h is its only HSM in the process, as
-// in anchor-node.
+// in anchor-node. With several (in tests), Refresh returns errModuleShared and leaves the
+// token open as it is.
 func (h *HSM) Refresh() error {
+	moduleMu.Lock()
+	shared := openContexts[h.cfg.ModulePath] > 1
+	moduleMu.Unlock()
+	if shared {
+		return errModuleShared
+	}
 	h.mu.RLock()
 	generation := h.generation
 	h.mu.RUnlock()

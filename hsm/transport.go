@@ -32,11 +32,13 @@ func (h *HSM) TransportPublicKey() (*rsa.PublicKey, error) {
 
 	if h.transport == nil {
 		var public *rsa.PublicKey
+		objectWriteMu.Lock()
 		err := h.withRawSession("transport key", func(s rawSession) error {
 			var err error
 			public, err = h.loadOrCreateTransportKey(s)
 			return err
 		})
+		objectWriteMu.Unlock()
 		if err != nil {
 			return nil, fmt.Errorf("hsm: transport key on token %q: %w", h.cfg.TokenLabel, err)
 		}

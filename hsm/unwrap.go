@@ -51,9 +51,11 @@ func (h *HSM) UnwrapKey(id string, alg Algorithm, pub crypto.PublicKey,
 	if existing, err := h.existingKey(id, pub); existing != nil || err != nil {
 		return existing, err
 	}
+	objectWriteMu.Lock()
 	err = h.withRawSession("unwrap key", func(s rawSession) error {
 		return s.unwrapKey(h, id, spec, pub, transportKey, wrappedKey)
 	})
+	objectWriteMu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("hsm: unwrap key %q on token %q: %w", id, h.cfg.TokenLabel, err)
 	}

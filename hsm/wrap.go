@@ -47,10 +47,12 @@ func (h *HSM) WrapKey(id string, recipient *rsa.PublicKey) (
 		return nil, nil, err
 	}
 
+	objectWriteMu.Lock()
 	err = h.withRawSession("wrap key", func(s rawSession) error {
 		transportKey, wrappedKey, err = s.wrapKey(h, id, recipient)
 		return err
 	})
+	objectWriteMu.Unlock()
 	if err != nil {
 		return nil, nil, fmt.Errorf("hsm: wrap key %q on token %q: %w", id, h.cfg.TokenLabel, err)
 	}
