@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -24,6 +25,17 @@ var ErrNotLeader = errors.New("this node is not the leader")
 func (n *Node) Join(ctx context.Context, req *anchorv1.JoinRequest) (uint64, error) {
 	if req.Id == "" || req.RaftAddress == "" {
 		return 0, status.Error(codes.InvalidArgument, "join needs the node's id and raft_address")
+	}
+	for _, a := range []struct{ field, value string }{
+		{"raft_address", req.RaftAddress}, {"grpc_address", req.GrpcAddress},
+	} {
+		if a.value == "" {
+			continue // a missing grpc_address gets its own error on the leader
+		}
+		if _, _, err := net.SplitHostPort(a.value); err != nil {
+			return 0, status.Errorf(codes.InvalidArgument, "join: invalid %s %q: %v, want host:port",
+				a.field, a.value, err)
+		}
 	}
 	if n.raft.State() != raft.Leader {
 		client, err := n.leaderClusterClient(ctx)

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	anchorv1 "anchor/api/anchorv1"
 	"anchor/fsm"
 	"anchor/internal/freeport"
 )
@@ -203,6 +204,47 @@ func TestJoin_VoterAndNonvoterThroughFollower(t *testing.T) {
 	// Joining again with the same addresses changes nothing.
 	if err := extra[0].JoinCluster(jctx, []string{ms[0].peer.GRPCAddr}, false); err != nil {
 		t.Fatalf("repeated join: %v", err)
+	}
+}
+
+func TestJoin_InvalidAddressRejected(t *testing.T) {
+	h := newHarness(t, false)
+	ms := h.peers("n", 3)
+	h.bootstrap(ms)
+	leader := ms[leaderOf(t, testNodes(ms))].Node
+	before := leader.raft.GetConfiguration()
+	if err := before.Error(); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ name, raftAddr, grpcAddr string }{
+		{"RaftNoPort", "127.0.0.1", "127.0.0.1:9000"},
+		{"GRPCNoPort", "127.0.0.1:9001", "node-x"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := leader.Join(context.Background(), &anchorv1.JoinRequest{
+				Id: "x", RaftAddress: tc.raftAddr, GrpcAddress: tc.grpcAddr})
+			if status.Code(err) != codes.InvalidArgument {
+				t.Fatalf("Join: %v, want InvalidArgument", err)
+			}
+			err = leader.State().View(func(tx *fsm.Tx) error {
+				if _, err := tx.ClusterMember("x"); err == nil {
+					return errors.New("a member record for x was stored")
+				}
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	after := leader.raft.GetConfiguration()
+	if err := after.Error(); err != nil {
+		t.Fatal(err)
+	}
+	if len(after.Configuration().Servers) != len(before.Configuration().Servers) {
+		t.Errorf("%d servers after the rejected joins, want %d",
+			len(after.Configuration().Servers), len(before.Configuration().Servers))
 	}
 }
 
