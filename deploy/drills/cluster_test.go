@@ -62,7 +62,8 @@ type eabKey struct {
 }
 
 // startCluster brings the project up and waits until every node holds
-// every CA key and the bootstrap EAB key exists.
+// every CA key, the bootstrap EAB key exists and every node's /readyz
+// returns 200.
 func startCluster(ctx context.Context, p *composeProject, dir string) (*drillCluster, error) {
 	c := &drillCluster{project: p, dir: dir, conns: map[string]*grpc.ClientConn{}}
 	for i := 1; i <= p.nodes; i++ {
@@ -84,7 +85,15 @@ func startCluster(ctx context.Context, p *composeProject, dir string) (*drillClu
 		if err := c.readEAB(ctx); err != nil {
 			return err
 		}
-		return c.keysEverywhere(ctx)
+		if err := c.keysEverywhere(ctx); err != nil {
+			return err
+		}
+		for _, n := range c.nodes {
+			if _, err := httpGet(ctx, n.httpURL+"/readyz"); err != nil {
+				return fmt.Errorf("%s not ready: %w", n.id, err)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s not ready: %w", p.name, err)

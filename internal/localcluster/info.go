@@ -48,8 +48,10 @@ type NodeInfo struct {
 	Log           string `json:"log"`
 }
 
-// WaitReady waits until every node holds every CA key of the cluster and the
-// bootstrap EAB key exists, then writes root.pem and cluster.json.
+// WaitReady waits until every node holds every CA key of the cluster, the
+// bootstrap EAB key exists and every node's /readyz returns 200, then writes
+// root.pem and cluster.json. Before /readyz does, a node answers ACME and CRL
+// requests with 503.
 func (c *Cluster) WaitReady(ctx context.Context) (*Info, error) {
 	err := WaitFor(ctx, func() error {
 		for i := range c.Layout.Nodes {
@@ -60,7 +62,15 @@ func (c *Cluster) WaitReady(ctx context.Context) (*Info, error) {
 		if _, err := os.Stat(c.Layout.EABFile); err != nil {
 			return fmt.Errorf("bootstrap EAB key not written yet")
 		}
-		return c.keysEverywhere(ctx)
+		if err := c.keysEverywhere(ctx); err != nil {
+			return err
+		}
+		for _, n := range c.Layout.Nodes {
+			if _, err := fetch(ctx, "http://"+n.HTTPAddr+"/readyz"); err != nil {
+				return fmt.Errorf("%s not ready: %w", n.ID, err)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
