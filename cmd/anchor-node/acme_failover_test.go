@@ -6,7 +6,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -115,21 +114,7 @@ func (h *heldHTTP01) serve(w http.ResponseWriter, r *http.Request) {
 // that trusts the cluster-internal CA in caFile.
 func newACMEClient(t *testing.T, directory, caFile string, key crypto.Signer) *acme.Client {
 	t.Helper()
-	caPEM, err := os.ReadFile(caFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		t.Fatalf("no certificate in %s", caFile)
-	}
-	return &acme.Client{
-		Key: key, DirectoryURL: directory,
-		HTTPClient: &http.Client{
-			Timeout:   30 * time.Second,
-			Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
-		},
-	}
+	return &acme.Client{Key: key, DirectoryURL: directory, HTTPClient: httpsClient(t, caFile)}
 }
 
 func challengeOfType(t *testing.T, a *acme.Authorization, typ string) *acme.Challenge {

@@ -6,11 +6,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -167,18 +164,7 @@ func newLegoClientWithKey(t *testing.T, directory, caFile string, key crypto.Sig
 	user := &acmeUser{key: key}
 	cfg := lego.NewConfig(user)
 	cfg.CADirURL = directory
-	caPEM, err := os.ReadFile(caFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		t.Fatalf("no certificate in %s", caFile)
-	}
-	cfg.HTTPClient = &http.Client{
-		Timeout:   30 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
-	}
+	cfg.HTTPClient = httpsClient(t, caFile)
 	client, err := lego.NewClient(cfg)
 	if err != nil {
 		t.Fatalf("new lego client for %s: %v", directory, err)

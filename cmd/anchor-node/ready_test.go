@@ -119,7 +119,8 @@ func waitStatus(t *testing.T, ctx context.Context, client *http.Client, url stri
 	return last
 }
 
-// httpsClient returns an HTTP client that trusts the CA in caFile for HTTPS.
+// httpsClient returns an HTTP client with a 30-second timeout that trusts the CA
+// in caFile for HTTPS, such as the cluster-internal CA of the ACME listeners.
 func httpsClient(t *testing.T, caFile string) *http.Client {
 	t.Helper()
 	pemData, err := os.ReadFile(caFile)
@@ -130,7 +131,10 @@ func httpsClient(t *testing.T, caFile string) *http.Client {
 	if !pool.AppendCertsFromPEM(pemData) {
 		t.Fatalf("no certificate in %s", caFile)
 	}
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	return &http.Client{
+		Timeout:   30 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
+	}
 }
 
 func httpGet(ctx context.Context, client *http.Client, url string) (*http.Response, error) {
