@@ -149,7 +149,7 @@ func printInfo(l *localcluster.Layout, info *localcluster.Info, http01 int) {
 	fmt.Printf("Connection file   %s/cluster.json\n", l.DataDir)
 	fmt.Printf("\nCluster status:\n  bin/anchorctl --connection %s/cluster.json cluster status\n", l.DataDir)
 	fmt.Printf("\nIssue a certificate for localhost with certbot (http-01 on port %d):\n", http01)
-	fmt.Printf("  REQUESTS_CA_BUNDLE=%s \\\n  certbot certonly --server %s \\\n    --eab-kid %s --eab-hmac-key %s \\\n"+
+	fmt.Printf("  REQUESTS_CA_BUNDLE=%s \\\n  certbot certonly --server %s \\\n    --eab-kid=%s --eab-hmac-key=%s \\\n"+
 		"    --standalone --http-01-port %d -d localhost \\\n"+
 		"    --agree-tos --register-unsafely-without-email --non-interactive \\\n"+
 		"    --config-dir %s/certbot --work-dir %s/certbot --logs-dir %s/certbot\n",

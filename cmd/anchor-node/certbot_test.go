@@ -43,7 +43,9 @@ func TestCertbot_HTTP01WithEAB(t *testing.T) {
 	cmd := exec.CommandContext(ctx, certbot, "certonly", "--non-interactive",
 		"--standalone", "--http-01-port", strconv.Itoa(port), "-d", "localhost",
 		"--server", info.Nodes[1].ACMEDirectory,
-		"--eab-kid", info.EAB.KeyID, "--eab-hmac-key", info.EAB.HMACKey,
+		// With "=", because a base64url key may start with "-", which certbot would
+		// take for an option.
+		"--eab-kid=" + info.EAB.KeyID, "--eab-hmac-key=" + info.EAB.HMACKey,
 		"--agree-tos", "--register-unsafely-without-email",
 		"--config-dir", filepath.Join(dir, "config"), "--work-dir", filepath.Join(dir, "work"),
 		"--logs-dir", filepath.Join(dir, "logs"))
