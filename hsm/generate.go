@@ -30,7 +30,16 @@ func (h *HSM) GenerateKey(id string, alg Algorithm) (crypto.Signer, error) {
 		if err := s.checkIDFree(id); err != nil {
 			return err
 		}
-		return s.generateKeyPair(id, spec)
+		err := s.generateKeyPair(id, spec)
+		for attempt := 1; attempt < generateAttempts &&
+			isPKCS11Error(err, pkcs11.CKR_GENERAL_ERROR); attempt++ {
+			h.logger.Warn("hsm key generation failed, retrying", "key_id", id, "err", err)
+			if err := s.destroyObjects(id); err != nil {
+				return err
+			}
+			err = s.generateKeyPair(id, spec)
+		}
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("hsm: generate %s key %q on token %q: %w",
@@ -45,6 +54,12 @@ func (h *HSM) GenerateKey(id string, alg Algorithm) (crypto.Signer, error) {
 	h.logger.Info("hsm generated key", "key_id", id, "algorithm", alg)
 	return signer, nil
 }
+
+// generateAttempts is how often GenerateKey tries a generation that fails with
+// CKR_GENERAL_ERROR. SoftHSM2 2.6.1 now and then fails key generation that way while
+// other threads of the process use the library (SoftHSMv2 issue 573), and the same
+// call made again succeeds.
+const generateAttempts = 3
 
 func (s rawSession) generateKeyPair(id string, spec keySpec) error {
 	publicTemplate, err := caPublicKeyGenerateTemplate(id, spec)
@@ -87,21 +102,26 @@ func (h *HSM) DestroyKey(id string) error {
 		return err
 	}
 	err := h.withRawSession("destroy key", func(s rawSession) error {
-		var errs []error
-		for _, class := range []uint{pkcs11.CKO_PRIVATE_KEY, pkcs11.CKO_PUBLIC_KEY} {
-			handles, err := s.findObjects(class, id)
-			errs = append(errs, err)
-			for _, handle := range handles {
-				errs = append(errs, s.ctx.DestroyObject(s.handle, handle))
-			}
-		}
-		return errors.Join(errs...)
+		return s.destroyObjects(id)
 	})
 	h.forgetKey(id)
 	if err != nil {
 		return fmt.Errorf("hsm: destroy key %s: %w", id, err)
 	}
 	return nil
+}
+
+// destroyObjects deletes the private and public key objects with CKA_ID id.
+func (s rawSession) destroyObjects(id string) error {
+	var errs []error
+	for _, class := range []uint{pkcs11.CKO_PRIVATE_KEY, pkcs11.CKO_PUBLIC_KEY} {
+		handles, err := s.findObjects(class, id)
+		errs = append(errs, err)
+		for _, handle := range handles {
+			errs = append(errs, s.ctx.DestroyObject(s.handle, handle))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // destroyKey deletes every key object with CKA_ID id, after a failed import.
