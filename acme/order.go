@@ -117,7 +117,7 @@ func (s *Server) eabScope(acct *fsm.ACMEAccount, ids []fsm.ACMEIdentifier) ([]st
 
 // checkSubCAPolicy rejects identifiers that the SubCA which would sign the order
 // does not allow, by name type or name constraint, before any state changes
-// (RFC 8555, 7.4). The SubCA is the one finalize asks the CA for: the EAB key's,
+// (RFC 8555, 7.4). The SubCA is the one finalize requests from the CA: the EAB key's,
 // else the key's service's SubCA in the chain's realm, else the chain's default.
 func (s *Server) checkSubCAPolicy(acct *fsm.ACMEAccount, ids []fsm.ACMEIdentifier) error {
 	values := make([]string, len(ids))

@@ -281,10 +281,11 @@ func (m *KeyManager) destroyRetired(retired []fsm.RetiredKey) {
 	}
 }
 
-// lookAgain reopens the HSM and reports whether it has key k now, when this node
-// should reach k without a share: it is a recorded holder, such as the node whose
-// token a key ceremony wrote to, or the token is shared. SoftHSM2 can hide keys that
-// another process created until the token is reopened (see hsm.HSM.Refresh).
+// lookAgain reopens the HSM and reports whether it has key k now. It does so only
+// when this node should reach k without a share, because it is a recorded holder
+// (such as the node whose token a key ceremony wrote to) or the token is shared.
+// SoftHSM2 can hide keys that another process created until the token is reopened
+// (see hsm.HSM.Refresh).
 func (m *KeyManager) lookAgain(k *fsm.Key) bool {
 	if !m.shared && !slices.Contains(k.Holders, m.nodeID) {
 		return false

@@ -26,6 +26,7 @@ func (n *Node) Join(ctx context.Context, req *anchorv1.JoinRequest) (uint64, err
 	if req.Id == "" || req.RaftAddress == "" {
 		return 0, status.Error(codes.InvalidArgument, "join needs the node's id and raft_address")
 	}
+
 	for _, a := range []struct{ field, value string }{
 		{"raft_address", req.RaftAddress}, {"grpc_address", req.GrpcAddress},
 	} {
@@ -37,6 +38,7 @@ func (n *Node) Join(ctx context.Context, req *anchorv1.JoinRequest) (uint64, err
 				a.field, a.value, err)
 		}
 	}
+
 	if n.raft.State() != raft.Leader {
 		client, err := n.leaderClusterClient(ctx)
 		if err != nil {

@@ -51,12 +51,14 @@ func Start(cfg Config, logger *slog.Logger) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
 	}
-	// Raft writes snapshots, which hold EAB HMAC keys, with modes of its own, so
+
+	// Raft writes snapshots, which contain EAB HMAC keys, with modes of its own, so
 	// an existing data directory that others may read is closed too.
 	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
-		logger.Warn("data directory mode not set to 0700; snapshots in it may be readable by "+
-			"other users", "data_dir", cfg.DataDir, "error", err)
+		logger.Warn("setting data directory mode to 0700 failed, so other users may read "+
+			"its snapshots", "data_dir", cfg.DataDir, "error", err)
 	}
+
 	if err := checkClusterIdentity(cfg.DataDir, cfg.Credentials.caFingerprint); err != nil {
 		return nil, err
 	}

@@ -45,7 +45,7 @@ func TestCertbot_HTTP01WithEAB(t *testing.T) {
 		"--server", info.Nodes[1].ACMEDirectory,
 		// With "=", because a base64url key may start with "-", which certbot would
 		// take for an option.
-		"--eab-kid=" + info.EAB.KeyID, "--eab-hmac-key=" + info.EAB.HMACKey,
+		"--eab-kid="+info.EAB.KeyID, "--eab-hmac-key="+info.EAB.HMACKey,
 		"--agree-tos", "--register-unsafely-without-email",
 		"--config-dir", filepath.Join(dir, "config"), "--work-dir", filepath.Join(dir, "work"),
 		"--logs-dir", filepath.Join(dir, "logs"))

@@ -51,15 +51,9 @@ func TestReadiness_RestartedNodeWaitsForMajority(t *testing.T) {
 	if got := resp.Header.Get("Retry-After"); got == "" {
 		t.Error("/readyz 503 without Retry-After")
 	}
-	resp = getWhenUp(t, ctx, client, crlURL)
-	if resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("CRL of a node without a majority: status %d, want 503", resp.StatusCode)
-	}
-	resp = getWhenUp(t, ctx, client, info.Nodes[0].ACMEDirectory)
-	if resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("ACME directory of a node without a majority: status %d, want 503",
-			resp.StatusCode)
-	}
+	expectStatus(t, ctx, client, crlURL, http.StatusServiceUnavailable, "CRL without a majority")
+	expectStatus(t, ctx, client, info.Nodes[0].ACMEDirectory, http.StatusServiceUnavailable,
+		"ACME directory without a majority")
 
 	for i := 1; i < len(c.Layout.Nodes); i++ {
 		if err := c.StartNode(i); err != nil {
@@ -69,14 +63,18 @@ func TestReadiness_RestartedNodeWaitsForMajority(t *testing.T) {
 	if code := waitStatus(t, ctx, client, readyURL(0), http.StatusOK); code != http.StatusOK {
 		t.Fatalf("/readyz after the majority returned: status %d, want 200", code)
 	}
-	resp = getWhenUp(t, ctx, client, crlURL)
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("CRL after the majority returned: status %d, want 200", resp.StatusCode)
-	}
-	resp = getWhenUp(t, ctx, client, info.Nodes[0].ACMEDirectory)
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("ACME directory after the majority returned: status %d, want 200",
-			resp.StatusCode)
+	expectStatus(t, ctx, client, crlURL, http.StatusOK, "CRL after the majority returned")
+	expectStatus(t, ctx, client, info.Nodes[0].ACMEDirectory, http.StatusOK,
+		"ACME directory after the majority returned")
+}
+
+// expectStatus reports an error unless the first GET of url that the node accepts returns
+// status want. what names the request in the message.
+func expectStatus(t *testing.T, ctx context.Context, client *http.Client, url string, want int,
+	what string) {
+	t.Helper()
+	if resp := getWhenUp(t, ctx, client, url); resp.StatusCode != want {
+		t.Errorf("%s: status %d, want %d", what, resp.StatusCode, want)
 	}
 }
 
