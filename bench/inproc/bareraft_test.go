@@ -3,6 +3,7 @@
 package inproc
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -13,12 +14,43 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	bolt "go.etcd.io/bbolt"
 )
 
 // countFSM is the trivial state machine of the bare cluster: it counts.
 type countFSM struct{ applied atomic.Uint64 }
 
 func (f *countFSM) Apply(*raft.Log) any { f.applied.Add(1); return nil }
+
+// boltFSM is the bare cluster's durable state machine: it writes each
+// batch of entries to a bbolt file in one transaction, with the fsyncs of
+// a bbolt commit, as anchor's state machine does, and nothing else.
+type boltFSM struct {
+	countFSM
+	db *bolt.DB
+}
+
+var boltFSMBucket = []byte("entries")
+
+func (f *boltFSM) ApplyBatch(logs []*raft.Log) []any {
+	err := f.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(boltFSMBucket)
+		if err != nil {
+			return err
+		}
+		for _, l := range logs {
+			if err := b.Put(binary.BigEndian.AppendUint64(nil, l.Index), l.Data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		panic(fmt.Sprintf("bare state machine: %v", err))
+	}
+	f.applied.Add(uint64(len(logs)))
+	return make([]any, len(logs))
+}
 
 func (f *countFSM) Snapshot() (raft.FSMSnapshot, error) { return countSnapshot{}, nil }
 
@@ -38,8 +70,9 @@ type bareCluster struct {
 // newBareCluster starts three members with the Raft settings that package
 // cluster uses: 500 ms heartbeat and election timeouts, a 250 ms leader
 // lease, a snapshot every 8192 entries, batched applies and a pool of 8
-// connections per peer.
-func newBareCluster(t *testing.T) *bareCluster {
+// connections per peer. With durable set, each member's state machine is a
+// boltFSM, else a countFSM.
+func newBareCluster(t *testing.T, durable bool) *bareCluster {
 	t.Helper()
 	const n = 3
 	var transports []*raft.NetworkTransport
@@ -76,7 +109,16 @@ func newBareCluster(t *testing.T) *bareCluster {
 		if err != nil {
 			t.Fatalf("bootstrap bare cluster: %v", err)
 		}
-		r, err := raft.NewRaft(cfg, &countFSM{}, store, store, snaps, transports[i])
+		var machine raft.FSM = &countFSM{}
+		if durable {
+			db, err := bolt.Open(filepath.Join(dir, "state.db"), 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = db.Close() })
+			machine = &boltFSM{db: db}
+		}
+		r, err := raft.NewRaft(cfg, machine, store, store, snaps, transports[i])
 		if err != nil {
 			t.Fatalf("start bare raft: %v", err)
 		}

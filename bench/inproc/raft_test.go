@@ -17,9 +17,10 @@ import (
 var raftConcs = []int{1, 16, 64}
 
 // TestBenchRaft measures commits through anchor's cluster.Node.Apply and
-// through a bare hashicorp/raft cluster. Both commit the same bytes: an
-// encoded acme.nonce.redeem command, which anchor's state machine applies
-// (one small bbolt write) and the bare one only counts.
+// through a bare hashicorp/raft cluster, once with a state machine that only
+// counts and once with one that writes every batch to bbolt. All commit the
+// same bytes: an encoded acme.nonce.redeem command, which anchor's state
+// machine applies (one small bbolt write).
 func TestBenchRaft(t *testing.T) {
 	var seq atomic.Uint64
 	payload := func() *fsm.Command {
@@ -28,18 +29,23 @@ func TestBenchRaft(t *testing.T) {
 			Expires: time.Now().Add(time.Hour).UTC().Truncate(time.Second),
 		})
 	}
-	t.Run("hashicorp-raft", func(t *testing.T) {
-		leader := newBareCluster(t).leader(t)
-		data, err := payload().Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, conc := range raftConcs {
-			benchCommits(t, "hashicorp-raft", "apply on leader", conc, func(context.Context) error {
-				return leader.Apply(data, 10*time.Second).Error()
-			})
-		}
-	})
+	for _, bare := range []struct {
+		target  string
+		durable bool
+	}{{"hashicorp-raft", false}, {"hashicorp-raft+bbolt", true}} {
+		t.Run(bare.target, func(t *testing.T) {
+			leader := newBareCluster(t, bare.durable).leader(t)
+			data, err := payload().Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, conc := range raftConcs {
+				benchCommits(t, bare.target, "apply on leader", conc, func(context.Context) error {
+					return leader.Apply(data, 10*time.Second).Error()
+				})
+			}
+		})
+	}
 	t.Run("anchor", func(t *testing.T) {
 		env := testenv.New(t, 3, testenv.Options{})
 		leader := leaderOf(t, env)

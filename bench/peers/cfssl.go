@@ -55,7 +55,7 @@ func StartCFSSL(ctx context.Context, bin, dir, responses string) (*OCSPServer, e
 		return nil, err
 	}
 	addr := LoopbackAddr(port)
-	if err := p.WaitListening(ctx, addr, 15*time.Second); err != nil {
+	if err := p.WaitAnswering(ctx, addr, 15*time.Second); err != nil {
 		p.Stop()
 		return nil, err
 	}

@@ -59,7 +59,7 @@ func StartOpenSSLOCSP(ctx context.Context, dir, issuerFile string, certs []*x509
 		return nil, err
 	}
 	addr := LoopbackAddr(port)
-	if err := p.WaitListening(ctx, addr, 15*time.Second); err != nil {
+	if err := p.WaitAnswering(ctx, addr, 15*time.Second); err != nil {
 		p.Stop()
 		return nil, err
 	}

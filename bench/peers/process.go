@@ -1,12 +1,15 @@
 package peers
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -63,12 +66,48 @@ func (p *Process) Stop() {
 // WaitListening waits until addr accepts TCP connections or the process
 // exits, up to timeout.
 func (p *Process) WaitListening(ctx context.Context, addr string, timeout time.Duration) error {
+	return p.wait(ctx, addr, timeout, func(conn net.Conn) error { return nil })
+}
+
+// WaitAnswering waits until addr answers a plain HTTP request for "/" or the
+// process exits. The responders probed with it must see a request on every
+// connection: an `openssl ocsp` worker process (OpenSSL 3.0) that accepts a
+// connection closed before its request reads end-of-file from it in a loop
+// for good, taking a CPU away from whatever is measured next.
+func (p *Process) WaitAnswering(ctx context.Context, addr string, timeout time.Duration) error {
+	return p.wait(ctx, addr, timeout, func(conn net.Conn) error {
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		req := "GET / HTTP/1.0\r\nHost: " + addr + "\r\nConnection: close\r\n\r\n"
+		if _, err := conn.Write([]byte(req)); err != nil {
+			return err
+		}
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		if err != nil {
+			return fmt.Errorf("read status line: %w", err)
+		}
+		if !strings.HasPrefix(line, "HTTP/") {
+			return fmt.Errorf("answered %q, not HTTP", line)
+		}
+		// Read to the end, so that the server closes first.
+		_, _ = io.Copy(io.Discard, conn)
+		return nil
+	})
+}
+
+// wait dials addr until probe succeeds on a connection, the process exits
+// or the timeout passes.
+func (p *Process) wait(ctx context.Context, addr string, timeout time.Duration,
+	probe func(net.Conn) error) error {
 	deadline := time.Now().Add(timeout)
+	var probeErr error
 	for {
 		conn, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
+			probeErr = probe(conn)
 			conn.Close()
-			return nil
+			if probeErr == nil {
+				return nil
+			}
 		}
 		select {
 		case <-p.done:
@@ -78,6 +117,10 @@ func (p *Process) WaitListening(ctx context.Context, addr string, timeout time.D
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
+			if probeErr != nil {
+				return fmt.Errorf("%s not answering on %s after %s: %w; see %s",
+					p.Name, addr, timeout, probeErr, p.Log)
+			}
 			return fmt.Errorf("%s not listening on %s after %s; see %s", p.Name, addr, timeout, p.Log)
 		}
 	}

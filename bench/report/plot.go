@@ -29,6 +29,8 @@ func colorOf(target string) int {
 		return 2
 	case target == "cfssl" || target == "hashicorp-raft":
 		return 3
+	case target == "hashicorp-raft+bbolt":
+		return 5
 	}
 	return 4
 }
@@ -124,7 +126,7 @@ func raftLatencyPlot(cs Cases) plot {
 	p := plot{file: "raft-latency.png", title: "Raft commit latency on the leader, 3 nodes",
 		xlabel: "milliseconds per commit", ylabel: "fraction of commits", logX: true}
 	for _, conc := range []int{1, 64} {
-		for _, t := range []string{"anchor", "hashicorp-raft"} {
+		for _, t := range []string{"anchor", "hashicorp-raft", "hashicorp-raft+bbolt"} {
 			if c := cs.Get("raft", t, "apply on leader", conc); c != nil {
 				s := cdf(fmt.Sprintf("%s, %d writers", t, conc), c.Latency, conc > 1)
 				s.color = colorOf(t)

@@ -174,21 +174,39 @@ func capathRows(cs Cases) []summaryRow {
 func raftRows(cs Cases) []summaryRow {
 	var rows []summaryRow
 	if a := cs.Get("raft", "anchor", "apply on leader", 1); a != nil {
-		peer := 0.0
-		if b := cs.Get("raft", "hashicorp-raft", "apply on leader", 1); b != nil {
-			peer = b.Latency.P50
+		var peers, ratios []string
+		for _, p := range raftPeers {
+			peer := 0.0
+			if b := cs.Get("raft", p.target, "apply on leader", 1); b != nil {
+				peer = b.Latency.P50
+			}
+			peers = append(peers, p.name+" "+millis(peer))
+			ratios = append(ratios, ratio(a.Latency.P50, peer))
 		}
 		rows = append(rows, summaryRow{figure: "Raft commit latency p50, 1 writer, 3 nodes",
-			anchor: millis(a.Latency.P50), peers: "hashicorp/raft " + millis(peer),
-			ratios: ratio(a.Latency.P50, peer), target: "< 1.5 ms", verdict: verdict(a.Latency.P50, 1.5, false)})
+			anchor: millis(a.Latency.P50), peers: strings.Join(peers, "; "),
+			ratios: strings.Join(ratios, "; "), target: "< 1.5 ms",
+			verdict: verdict(a.Latency.P50, 1.5, false)})
 	}
 	if a := cs.Best("raft", "anchor", "apply on leader"); a != nil {
-		peer := cs.Rate("raft", "hashicorp-raft", "apply on leader", a.Conc)
+		var peers, ratios []string
+		for _, p := range raftPeers {
+			peer := cs.Rate("raft", p.target, "apply on leader", a.Conc)
+			peers = append(peers, p.name+" "+count(peer))
+			ratios = append(ratios, ratio(a.Rate, peer))
+		}
 		rows = append(rows, summaryRow{figure: fmt.Sprintf("Raft commits/s, %d writers, 3 nodes", a.Conc),
-			anchor: count(a.Rate), peers: "hashicorp/raft " + count(peer),
-			ratios: ratio(a.Rate, peer), target: "—", verdict: "—"})
+			anchor: count(a.Rate), peers: strings.Join(peers, "; "),
+			ratios: strings.Join(ratios, "; "), target: "—", verdict: "—"})
 	}
 	return rows
+}
+
+// raftPeers are the bare hashicorp/raft clusters of TestBenchRaft: with a
+// state machine that only counts, and with one that writes to bbolt.
+var raftPeers = []struct{ target, name string }{
+	{"hashicorp-raft", "hashicorp/raft"},
+	{"hashicorp-raft+bbolt", "hashicorp/raft with bbolt FSM"},
 }
 
 func failoverRows(cs Cases) []summaryRow {

@@ -65,9 +65,9 @@ func (c *Cluster) WaitReady(ctx context.Context) (*Info, error) {
 		if err := c.keysEverywhere(ctx); err != nil {
 			return err
 		}
-		for _, n := range c.Layout.Nodes {
-			if _, err := fetch(ctx, "http://"+n.HTTPAddr+"/readyz"); err != nil {
-				return fmt.Errorf("%s not ready: %w", n.ID, err)
+		for i := range c.Layout.Nodes {
+			if err := c.NodeReady(ctx, i); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -76,6 +76,18 @@ func (c *Cluster) WaitReady(ctx context.Context) (*Info, error) {
 		return nil, err
 	}
 	return c.writeInfo(ctx)
+}
+
+// NodeReady returns nil when node i's /readyz returns 200: the node has
+// applied the cluster's commit index since it started. A restarted node's
+// own status is no proof of that, because its commit index is only what it
+// has heard of so far.
+func (c *Cluster) NodeReady(ctx context.Context, i int) error {
+	n := c.Layout.Nodes[i]
+	if _, err := fetch(ctx, "http://"+n.HTTPAddr+"/readyz"); err != nil {
+		return fmt.Errorf("%s not ready: %w", n.ID, err)
+	}
+	return nil
 }
 
 // keysEverywhere checks, through node 1's status, that every member holds
