@@ -58,6 +58,7 @@ func (n *Node) Apply(ctx context.Context, cmd *fsm.Command) (*fsm.Result, error)
 	start := time.Now()
 	backoff := 20 * time.Millisecond
 	for {
+		leaderChanged := n.leaders.next()
 		res, retry, err := n.applyOnce(ctx, data)
 		if !retry {
 			return res, err
@@ -72,6 +73,8 @@ func (n *Node) Apply(ctx context.Context, cmd *fsm.Command) (*fsm.Result, error)
 		select {
 		case <-ctx.Done():
 			return nil, noLeader
+		case <-leaderChanged:
+			// An election ended or began: look at the leader again now.
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 250*time.Millisecond)
@@ -262,19 +265,24 @@ var errLeaderChanged = errors.New("leader changed during the call")
 
 // watchLeader cancels call with errLeaderChanged once Raft on this node
 // names a leader other than leaderID, or none. It returns when call ends.
+// It looks at the leader whenever the leader watch reports a change.
 func (n *Node) watchLeader(call context.Context, cancel context.CancelCauseFunc, leaderID string) {
 	tick := time.NewTicker(n.cfg.HeartbeatTimeout / 2)
 	defer tick.Stop()
 	for {
-		select {
-		case <-call.Done():
-			return
-		case <-tick.C:
-		}
+		changed := n.leaders.next()
 		if _, id := n.raft.LeaderWithID(); string(id) != leaderID {
 			cancel(fmt.Errorf("%w: node %s forwarded to %s, and Raft now names %q",
 				errLeaderChanged, n.cfg.NodeID, leaderID, id))
 			return
+		}
+		// The ticker only backs up the observer, which registers after
+		// Raft starts.
+		select {
+		case <-call.Done():
+			return
+		case <-changed:
+		case <-tick.C:
 		}
 	}
 }
