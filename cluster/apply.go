@@ -43,7 +43,8 @@ func (e *NoLeaderError) Unwrap() error { return ErrNoLeader }
 // Apply commits cmd to the replicated log and returns its result. On a
 // follower the command is forwarded to the leader. Apply retries while
 // leadership moves and returns NoLeaderError when no leader was reachable
-// for Config.LeaderWait or until the context ends. The retries share one
+// for Config.LeaderWait or until the context ends, and raft.ErrRaftShutdown
+// when the node shuts down while it waits. The retries share one
 // request ID, so within fsm.RequestWindow a retry of a command that
 // committed returns that copy's result instead of applying it again.
 func (n *Node) Apply(ctx context.Context, cmd *fsm.Command) (*fsm.Result, error) {
@@ -73,6 +74,8 @@ func (n *Node) Apply(ctx context.Context, cmd *fsm.Command) (*fsm.Result, error)
 		select {
 		case <-ctx.Done():
 			return nil, noLeader
+		case <-n.stopCh:
+			return nil, raft.ErrRaftShutdown
 		case <-leaderChanged:
 			// An election ended or began: look at the leader again now.
 		case <-time.After(backoff):
@@ -276,7 +279,7 @@ func (n *Node) watchLeader(call context.Context, cancel context.CancelCauseFunc,
 				errLeaderChanged, n.cfg.NodeID, leaderID, id))
 			return
 		}
-		// The ticker only backs up the observer, which registers after
+		// The ticker only backs up the observer, which registers just after
 		// Raft starts.
 		select {
 		case <-call.Done():

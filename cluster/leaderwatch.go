@@ -8,14 +8,10 @@ import (
 
 // leaderWatch notifies waiting writers when Raft names another leader, or
 // none, so that a write retries as soon as an election ends instead of at
-// its next backoff step.
+// its next backoff step. The zero value is ready to use.
 type leaderWatch struct {
 	mu sync.Mutex
 	ch chan struct{} // closed by the next change
-}
-
-func newLeaderWatch() *leaderWatch {
-	return &leaderWatch{ch: make(chan struct{})}
 }
 
 // next returns a channel that is closed at the first change after the call.
@@ -24,6 +20,9 @@ func newLeaderWatch() *leaderWatch {
 func (w *leaderWatch) next() <-chan struct{} {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.ch == nil {
+		w.ch = make(chan struct{})
+	}
 	return w.ch
 }
 
@@ -31,13 +30,16 @@ func (w *leaderWatch) next() <-chan struct{} {
 func (w *leaderWatch) changed() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	close(w.ch)
+	if w.ch != nil {
+		close(w.ch)
+	}
 	w.ch = make(chan struct{})
 }
 
-// observeLeader registers an observer of leader changes on r and returns
-// once stop is closed.
-func (w *leaderWatch) observeLeader(r *raft.Raft, stop <-chan struct{}) {
+// observe registers an observer of leader changes on r and reports them
+// until stop is closed. It registers before it returns, so that only the
+// changes between the start of r and the call go unreported.
+func (w *leaderWatch) observe(r *raft.Raft, stop <-chan struct{}) {
 	// Raft drops an observation when the channel is full. One buffered
 	// observation is enough, because each one only means "look again".
 	observations := make(chan raft.Observation, 1)
@@ -46,13 +48,15 @@ func (w *leaderWatch) observeLeader(r *raft.Raft, stop <-chan struct{}) {
 		return ok
 	})
 	r.RegisterObserver(observer)
-	defer r.DeregisterObserver(observer)
-	for {
-		select {
-		case <-stop:
-			return
-		case <-observations:
-			w.changed()
+	go func() {
+		defer r.DeregisterObserver(observer)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-observations:
+				w.changed()
+			}
 		}
-	}
+	}()
 }

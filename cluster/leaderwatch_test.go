@@ -4,26 +4,32 @@ import (
 	"testing"
 )
 
-func TestLeaderWatch_WakesOnlyAfterChange(t *testing.T) {
-	w := newLeaderWatch()
-	first := w.next()
+// closed reports whether ch is closed, without waiting.
+func closed(ch <-chan struct{}) bool {
 	select {
-	case <-first:
-		t.Fatal("channel closed before any change")
+	case <-ch:
+		return true
 	default:
+		return false
+	}
+}
+
+func TestLeaderWatch_WakesOnlyAfterChange(t *testing.T) {
+	var w leaderWatch
+	first := w.next()
+	if closed(first) {
+		t.Fatal("channel closed before any change")
 	}
 	w.changed()
-	select {
-	case <-first:
-	default:
+	if !closed(first) {
 		t.Fatal("channel taken before a change not closed by it")
 	}
 	second := w.next()
-	select {
-	case <-second:
+	if closed(second) {
 		t.Fatal("channel taken after the change closed by it")
-	default:
 	}
 	w.changed()
-	<-second
+	if !closed(second) {
+		t.Fatal("channel taken before the second change not closed by it")
+	}
 }

@@ -37,7 +37,7 @@ type Node struct {
 	// caughtUp is set once the state has caught up after start (catchUp).
 	caughtUp atomic.Bool
 	// leaders wakes writers waiting for a leader (Apply, watchLeader).
-	leaders *leaderWatch
+	leaders leaderWatch
 
 	shutdownOnce sync.Once
 }
@@ -64,8 +64,7 @@ func Start(cfg Config, logger *slog.Logger) (*Node, error) {
 	if err := checkClusterIdentity(cfg.DataDir, cfg.Credentials.caFingerprint); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, logger: logger, conns: map[string]*grpc.ClientConn{}, stopCh: make(chan struct{}),
-		leaders: newLeaderWatch()}
+	n := &Node{cfg: cfg, logger: logger, conns: map[string]*grpc.ClientConn{}, stopCh: make(chan struct{})}
 	if err := n.open(); err != nil {
 		n.closeStores()
 		return nil, err
@@ -146,7 +145,7 @@ func (n *Node) open() error {
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
-	go n.leaders.observeLeader(n.raft, n.stopCh)
+	n.leaders.observe(n.raft, n.stopCh)
 	n.logger.Info("raft started", "raft_addr", n.cfg.RaftAddr,
 		"applied_index", n.fsm.LastApplied())
 	return nil

@@ -24,11 +24,16 @@ func (f *countFSM) Apply(*raft.Log) any { f.applied.Add(1); return nil }
 
 // boltFSM is the bare cluster's durable state machine: it writes each
 // batch of entries to a bbolt file in one transaction, with the fsyncs of
-// a bbolt commit, as anchor's state machine does, and nothing else.
+// a bbolt commit and the bbolt options of anchor's state.db, and nothing
+// else.
 type boltFSM struct {
 	countFSM
 	db *bolt.DB
 }
+
+// Raft looks for ApplyBatch at run time and would fall back to the
+// embedded Apply without it.
+var _ raft.BatchingFSM = (*boltFSM)(nil)
 
 var boltFSMBucket = []byte("entries")
 
@@ -111,7 +116,10 @@ func newBareCluster(t *testing.T, durable bool) *bareCluster {
 		}
 		var machine raft.FSM = &countFSM{}
 		if durable {
-			db, err := bolt.Open(filepath.Join(dir, "state.db"), 0o600, nil)
+			// The options of anchor's state.db (fsm.openDB).
+			db, err := bolt.Open(filepath.Join(dir, "state.db"), 0o600, &bolt.Options{
+				Timeout: 2 * time.Second, InitialMmapSize: 256 << 20, FreelistType: bolt.FreelistMapType,
+			})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -66,27 +66,29 @@ func (p *Process) Stop() {
 // WaitListening waits until addr accepts TCP connections or the process
 // exits, up to timeout.
 func (p *Process) WaitListening(ctx context.Context, addr string, timeout time.Duration) error {
-	return p.wait(ctx, addr, timeout, func(conn net.Conn) error { return nil })
+	return p.wait(ctx, addr, timeout, func(context.Context, net.Conn) error { return nil })
 }
 
-// WaitAnswering waits until addr answers a plain HTTP request for "/" or the
-// process exits. The responders probed with it must see a request on every
+// WaitAnswering waits until addr responds to a plain HTTP request for "/" or
+// the process exits. The responders probed with it must see a request on every
 // connection: an `openssl ocsp` worker process (OpenSSL 3.0) that accepts a
 // connection closed before its request reads end-of-file from it in a loop
 // for good, taking a CPU away from whatever is measured next.
 func (p *Process) WaitAnswering(ctx context.Context, addr string, timeout time.Duration) error {
-	return p.wait(ctx, addr, timeout, func(conn net.Conn) error {
-		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	return p.wait(ctx, addr, timeout, func(ctx context.Context, conn net.Conn) error {
+		if deadline, ok := ctx.Deadline(); ok {
+			_ = conn.SetDeadline(deadline)
+		}
 		req := "GET / HTTP/1.0\r\nHost: " + addr + "\r\nConnection: close\r\n\r\n"
 		if _, err := conn.Write([]byte(req)); err != nil {
-			return err
+			return fmt.Errorf("send request: %w", err)
 		}
 		line, err := bufio.NewReader(conn).ReadString('\n')
 		if err != nil {
 			return fmt.Errorf("read status line: %w", err)
 		}
 		if !strings.HasPrefix(line, "HTTP/") {
-			return fmt.Errorf("answered %q, not HTTP", line)
+			return fmt.Errorf("response %q is not HTTP", line)
 		}
 		// Read to the end, so that the server closes first.
 		_, _ = io.Copy(io.Discard, conn)
@@ -94,36 +96,43 @@ func (p *Process) WaitAnswering(ctx context.Context, addr string, timeout time.D
 	})
 }
 
-// wait dials addr until probe succeeds on a connection, the process exits
-// or the timeout passes.
+// wait dials addr until probe succeeds on a connection, the process exits,
+// ctx ends or the timeout passes. A dial and its probe share a deadline of
+// at most five seconds that ends no later than the timeout.
 func (p *Process) wait(ctx context.Context, addr string, timeout time.Duration,
-	probe func(net.Conn) error) error {
-	deadline := time.Now().Add(timeout)
-	var probeErr error
+	probe func(context.Context, net.Conn) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var lastErr error
 	for {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			probeErr = probe(conn)
-			conn.Close()
-			if probeErr == nil {
-				return nil
-			}
+		lastErr = p.attempt(ctx, addr, probe)
+		if lastErr == nil {
+			return nil
 		}
 		select {
 		case <-p.done:
-			return fmt.Errorf("%s exited before listening on %s; see %s", p.Name, addr, p.Log)
+			return fmt.Errorf("%s exited while waiting for it on %s (last attempt: %v); see %s",
+				p.Name, addr, lastErr, p.Log)
 		case <-ctx.Done():
-			return ctx.Err()
+			return fmt.Errorf("%s not ready on %s after %s: %w; see %s",
+				p.Name, addr, timeout, lastErr, p.Log)
 		case <-time.After(50 * time.Millisecond):
 		}
-		if time.Now().After(deadline) {
-			if probeErr != nil {
-				return fmt.Errorf("%s not answering on %s after %s: %w; see %s",
-					p.Name, addr, timeout, probeErr, p.Log)
-			}
-			return fmt.Errorf("%s not listening on %s after %s; see %s", p.Name, addr, timeout, p.Log)
-		}
 	}
+}
+
+// attempt dials addr once and runs probe on the connection.
+func (p *Process) attempt(ctx context.Context, addr string,
+	probe func(context.Context, net.Conn) error) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return probe(ctx, conn)
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free when checked.

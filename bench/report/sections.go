@@ -94,8 +94,9 @@ func ocspSection(cs Cases, images string, prof []string) string {
 		"requests without a nonce, which Anchor answers from its cache of signed responses; " +
 		"\"nonce\": a fresh 32-octet nonce per request, which Anchor signs in SoftHSM2. Every " +
 		"64th response of a connection is parsed in full and checked (good, serial, nonce). " +
-		"The peers are started before the first measurement and checked with one plain HTTP " +
-		"request each, never with a bare connection: an `openssl ocsp` worker (OpenSSL 3.0) " +
+		"The peers are started before the first measurement and probed with plain HTTP " +
+		"requests until one is answered, never with a bare connection: an `openssl ocsp` " +
+		"worker (OpenSSL 3.0) " +
 		"that accepts a connection closed before its request reads end-of-file from it in a " +
 		"loop and keeps a CPU busy for as long as it runs.\n\n")
 	targets := []string{"anchor", "openssl", "cfssl"}
@@ -175,8 +176,8 @@ func raftSection(cs Cases, images string) string {
 		"mutual TLS between members, and the state machine writes the nonce to bbolt. Bare: " +
 		"hashicorp/raft v1.7.2 with raft-boltdb/v2, `raft.NewTCPTransport` without TLS, the same " +
 		"timeouts, batching and connection pool, and an FSM that only counts (`hashicorp-raft`) " +
-		"or one that writes each batch of entries to a bbolt file in one transaction " +
-		"(`hashicorp-raft+bbolt`), which is the least a state machine kept on disk costs. All " +
+		"or one that writes each batch of entries to a bbolt file in one transaction with " +
+		"fsync, with the bbolt options of Anchor's state.db (`hashicorp-raft+bbolt`). All " +
 		"keep their stores on the same disk, with fsync.\n\n")
 	var rows [][]string
 	for _, c := range cs.Filter("raft") {

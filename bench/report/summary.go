@@ -176,12 +176,14 @@ func raftRows(cs Cases) []summaryRow {
 	if a := cs.Get("raft", "anchor", "apply on leader", 1); a != nil {
 		var peers, ratios []string
 		for _, p := range raftPeers {
-			peer := 0.0
-			if b := cs.Get("raft", p.target, "apply on leader", 1); b != nil {
-				peer = b.Latency.P50
+			b := cs.Get("raft", p.target, "apply on leader", 1)
+			if b == nil {
+				peers = append(peers, p.name+" not measured")
+				ratios = append(ratios, "n/a")
+				continue
 			}
-			peers = append(peers, p.name+" "+millis(peer))
-			ratios = append(ratios, ratio(a.Latency.P50, peer))
+			peers = append(peers, p.name+" "+millis(b.Latency.P50))
+			ratios = append(ratios, ratio(a.Latency.P50, b.Latency.P50))
 		}
 		rows = append(rows, summaryRow{figure: "Raft commit latency p50, 1 writer, 3 nodes",
 			anchor: millis(a.Latency.P50), peers: strings.Join(peers, "; "),
@@ -192,6 +194,11 @@ func raftRows(cs Cases) []summaryRow {
 		var peers, ratios []string
 		for _, p := range raftPeers {
 			peer := cs.Rate("raft", p.target, "apply on leader", a.Conc)
+			if peer == 0 {
+				peers = append(peers, p.name+" not measured")
+				ratios = append(ratios, "n/a")
+				continue
+			}
 			peers = append(peers, p.name+" "+count(peer))
 			ratios = append(ratios, ratio(a.Rate, peer))
 		}

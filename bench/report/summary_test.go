@@ -46,4 +46,11 @@ func TestRaftRows_MissingPeerIsNotApplicable(t *testing.T) {
 	if rows[0].ratios != "n/a; n/a" {
 		t.Errorf("ratios without peers = %q, want n/a for both", rows[0].ratios)
 	}
+	want := "hashicorp/raft not measured; hashicorp/raft with bbolt FSM not measured"
+	if rows[0].peers != want {
+		t.Errorf("peers = %q, want %q", rows[0].peers, want)
+	}
+	if len(rows) < 2 || rows[1].peers != want {
+		t.Errorf("throughput row = %+v, want peers %q", rows, want)
+	}
 }
