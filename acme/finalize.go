@@ -26,8 +26,10 @@ type finalizeRequest struct {
 
 // handleFinalize issues the certificate of a ready order (RFC 8555, 7.4).
 //
-// The order moves ready -> processing through the log before the CA is
-// called, and the CA's commit moves it processing -> valid, so concurrent or
+// A CSR that the CA's policy rejects gets its problem while the order stays
+// ready, so the client can finalize again with another CSR. Otherwise the
+// order moves ready -> processing through the log before the CA is called,
+// and the CA's commit moves it processing -> valid, so concurrent or
 // repeated finalize requests yield one certificate.
 func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, c *call) error {
 	sr, err := s.readSigned(w, r, c, byKID)
@@ -53,6 +55,10 @@ func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, c *call)
 	if err := checkCSRIdentifiers(csr, o.Identifiers); err != nil {
 		return err
 	}
+	caReq := s.issueRequest(o, csr)
+	if err := s.issuer.Check(caReq); fsm.CodeOf(err) == fsm.CodeInvalidArgument {
+		return issueProblem(err, o.Identifiers)
+	}
 
 	err = s.propose(r.Context(), fsm.CmdACMEProcessOrder, fsm.ACMEOrderTransition{ID: o.ID}, nil)
 	if fsm.CodeOf(err) == fsm.CodeFailedPrecondition {
@@ -61,7 +67,7 @@ func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, c *call)
 	if err != nil {
 		return err
 	}
-	if err := s.issue(r.Context(), o, csr); err != nil {
+	if err := s.issue(r.Context(), o, caReq); err != nil {
 		return err
 	}
 	return s.writeFinalized(w, r, c, o.ID)
@@ -123,17 +129,10 @@ func checkCSRIdentifiers(csr *x509.CertificateRequest, ids []fsm.ACMEIdentifier)
 	return nil
 }
 
-// issue requests the certificate of a processing order from the CA. When the CA
-// rejects the request, the order becomes invalid with the problem the client
-// gets. When the CA fails otherwise (no leader, HSM not ready, timeout), the
-// order goes back to ready so the client can finalize again.
-func (s *Server) issue(reqCtx context.Context, o *fsm.ACMEOrder,
-	csr *x509.CertificateRequest) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(reqCtx), issueTimeout)
-	defer cancel()
+// issueRequest returns the CA request of an order's CSR. An account bound by
+// a service's EAB key is issued by the SubCA that the key names.
+func (s *Server) issueRequest(o *fsm.ACMEOrder, csr *x509.CertificateRequest) *ca.Request {
 	req := &ca.Request{ChainID: o.ChainID, CSR: csr, OrderID: o.ID, Actor: accountActor(o.AccountID)}
-	// An account bound by a service's EAB key is issued by the SubCA that
-	// the key names.
 	_ = s.state.View(func(tx *fsm.Tx) error {
 		acct, err := tx.ACMEAccount(o.AccountID)
 		if err != nil {
@@ -146,6 +145,17 @@ func (s *Server) issue(reqCtx context.Context, o *fsm.ACMEOrder,
 		req.SubCAID, req.ServiceID = key.SubCAID, key.ServiceID
 		return nil
 	})
+	return req
+}
+
+// issue requests the certificate of a processing order from the CA. When the CA
+// rejects the request (the state changed since Check), the order becomes
+// invalid with the problem the client gets. When the CA fails otherwise (no
+// leader, HSM not ready, timeout), the order goes back to ready so the client
+// can finalize again.
+func (s *Server) issue(reqCtx context.Context, o *fsm.ACMEOrder, req *ca.Request) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(reqCtx), issueTimeout)
+	defer cancel()
 	issued, err := s.issuer.Issue(ctx, req)
 	if err == nil {
 		s.logger.Info("acme order finalized", "order", o.ID, "account", o.AccountID,

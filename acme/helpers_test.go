@@ -113,11 +113,14 @@ func newProtoEnv(t *testing.T, opts Options, eabScope ...string) *protoEnv {
 	return e
 }
 
-// failingIssuer fails every request with err, for the CA error paths of
-// finalize; tests that issue certificates use the real CA of testenv.
+// failingIssuer fails Issue with err and Check with checkErr, for the CA
+// error paths of finalize. Tests that issue certificates use the real CA of
+// testenv.
 type failingIssuer struct {
-	mu  sync.Mutex
-	err error
+	mu       sync.Mutex
+	err      error // returned by Issue
+	checkErr error // returned by Check
+	checked  int   // calls of Check
 }
 
 func (f *failingIssuer) Issue(context.Context, *ca.Request) (*ca.Issued, error) {
@@ -126,10 +129,26 @@ func (f *failingIssuer) Issue(context.Context, *ca.Request) (*ca.Issued, error) 
 	return nil, f.err
 }
 
+func (f *failingIssuer) Check(*ca.Request) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.checked++
+	return f.checkErr
+}
+
+// set makes Issue fail with err, as a CA that rejects the request only once
+// the order is processing.
 func (f *failingIssuer) set(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.err = err
+}
+
+// setCheck makes Check fail with err.
+func (f *failingIssuer) setCheck(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.checkErr = err
 }
 
 func (e *protoEnv) bootstrap(eabScope []string) {

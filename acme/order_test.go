@@ -339,6 +339,37 @@ func TestFinalize_CAUnavailableKeepsOrderReady(t *testing.T) {
 	}
 }
 
+func TestFinalize_PolicyRejectsCSRKeepsOrderReady(t *testing.T) {
+	e := newProtoEnv(t, Options{}, "*.example.test")
+	c := newTestClient(t, e.root)
+	c.register(e.eab)
+	cases := []struct {
+		name, message, typ string
+	}{
+		{"KeyType", "key type rsa-2048 is not allowed by the SubCA policy", probBadCSR},
+		{"Name", `invalid DNS name "c.example.test"`, probRejectedIdentifier},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e.issuer.setCheck(fsm.Errorf(fsm.CodeInvalidArgument, "%s", tc.message))
+			o, loc := c.newOrder("c.example.test")
+			resp := c.post(o.Finalize, map[string]string{"csr": csrFor(t, "c.example.test")})
+			p := expectProblem(t, resp, http.StatusBadRequest, tc.typ)
+			if p.Detail != tc.message {
+				t.Errorf("detail = %q, want the CA's message", p.Detail)
+			}
+			if got := c.order(loc).Status; got != "ready" {
+				t.Errorf("order status = %q, want ready for a finalize with another CSR", got)
+			}
+		})
+	}
+	if n := e.applier.count(fsm.CmdACMEProcessOrder); n != 0 {
+		t.Errorf("%d processing commands, want 0", n)
+	}
+}
+
+// TestFinalize_CARejectsCSR covers a CA that passed Check but rejects the
+// request in Issue, because the SubCA's policy changed in between.
 func TestFinalize_CARejectsCSR(t *testing.T) {
 	e := newProtoEnv(t, Options{}, "*.example.test")
 	c := newTestClient(t, e.root)

@@ -29,6 +29,9 @@ type Issuer interface {
 	// valid in the same log entry. A CSR the policy rejects returns an
 	// *fsm.Error with fsm.CodeInvalidArgument.
 	Issue(ctx context.Context, req *ca.Request) (*ca.Issued, error)
+	// Check runs the checks of Issue without signing or committing, and
+	// returns the error Issue would return for a rejected request.
+	Check(req *ca.Request) error
 }
 
 // Server is the ACME server of one node. It serves every chain of the

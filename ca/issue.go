@@ -82,10 +82,32 @@ type issuing struct {
 // commit, which also reserves its serial across the cluster. A rejected
 // request writes nothing to the log.
 func (i *Issuer) Issue(ctx context.Context, req *Request) (*Issued, error) {
+	leaf, target, err := i.resolve(req)
+	if err != nil {
+		return nil, err
+	}
+	return i.issueLeaf(ctx, target, leaf, req.OrderID, req.Actor)
+}
+
+// Check runs every check of Issue on req against the current state without
+// signing or committing. A caller that changes state of its own before
+// Issue, such as an ACME order moving to processing, can reject a request
+// first. Issue checks again, because the state may change in between.
+func (i *Issuer) Check(req *Request) error {
+	leaf, target, err := i.resolve(req)
+	if err != nil {
+		return err
+	}
+	_, _, _, err = checkLeaf(target, leaf)
+	return err
+}
+
+// resolve reads the CSR of req and loads the SubCA and what req names.
+func (i *Issuer) resolve(req *Request) (*leafRequest, *issuing, error) {
 	// 1. Check the CSR's signature and read its key and names.
 	leaf, err := leafFromCSR(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	// 2. Load the SubCA and what the request names, with the SubCA's CRL
@@ -102,15 +124,13 @@ func (i *Issuer) Issue(ctx context.Context, req *Request) (*Issued, error) {
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if c := target.certificate; c != nil && !slices.Equal(leaf.names, c.Names) {
-		return nil, fsm.Errorf(fsm.CodeInvalidArgument,
+		return nil, nil, fsm.Errorf(fsm.CodeInvalidArgument,
 			"reissue of certificate %s must request its names %v, not %v", c.ID, c.Names, leaf.names)
 	}
-
-	// 3. Check, sign and commit.
-	return i.issueLeaf(ctx, target, leaf, req.OrderID, req.Actor)
+	return leaf, target, nil
 }
 
 func leafFromCSR(req *Request) (*leafRequest, error) {
@@ -208,16 +228,7 @@ func (i *Issuer) issueLeaf(ctx context.Context, t *issuing, leaf *leafRequest,
 		actor = "node:" + i.nodeID
 	}
 	// 1. The SubCA's template and the service's identifiers.
-	usage, err := checkTemplate(t.sub, leaf)
-	if err != nil {
-		return nil, err
-	}
-	if t.service != nil {
-		if err := checkService(t.service, t.chain, t.sub, leaf.names); err != nil {
-			return nil, err
-		}
-	}
-	notBefore, notAfter, err := leafValidity(t.sub, t.subCert, leaf, time.Now().UTC())
+	usage, notBefore, notAfter, err := checkLeaf(t, leaf)
 	if err != nil {
 		return nil, err
 	}
@@ -271,6 +282,25 @@ func (i *Issuer) issueLeaf(ctx context.Context, t *issuing, leaf *leafRequest,
 			"service", payload.ServiceID)
 		return &Issued{Credential: &cred, ChainPEM: chainPEM(der, t.sub.CertDER)}, nil
 	}
+}
+
+// checkLeaf checks a leaf request against the SubCA's template and the
+// service, and returns the leaf's key usage and validity.
+func checkLeaf(t *issuing, leaf *leafRequest) (x509.KeyUsage, time.Time, time.Time, error) {
+	usage, err := checkTemplate(t.sub, leaf)
+	if err != nil {
+		return 0, time.Time{}, time.Time{}, err
+	}
+	if t.service != nil {
+		if err := checkService(t.service, t.chain, t.sub, leaf.names); err != nil {
+			return 0, time.Time{}, time.Time{}, err
+		}
+	}
+	notBefore, notAfter, err := leafValidity(t.sub, t.subCert, leaf, time.Now().UTC())
+	if err != nil {
+		return 0, time.Time{}, time.Time{}, err
+	}
+	return usage, notBefore, notAfter, nil
 }
 
 // setCRLLocations points the leaf's CRL distribution point at the CRL shard
