@@ -96,9 +96,12 @@ func problemFor(err error) *problem {
 		return p
 	}
 	if errors.Is(err, cluster.ErrNoLeader) {
-		// The cluster cannot commit now; the client may retry here later or
-		// move to another node.
-		p := newProblem(probServerInternal, http.StatusServiceUnavailable, "%s", err.Error())
+		// The cluster cannot commit now, so the client may retry here later
+		// or move to another node. The detail leaves out the addresses and
+		// errors of NoLeaderError, which writeError logs.
+		p := newProblem(probServerInternal, http.StatusServiceUnavailable,
+			"no cluster leader: this node reaches no majority of the cluster's voters and "+
+				"cannot commit; retry later or use another node")
 		p.retryAfter = 5
 		return p
 	}
