@@ -84,11 +84,13 @@ func TestResponder_RefreshAfterHalfValidity(t *testing.T) {
 func TestResponder_ValidityWindow(t *testing.T) {
 	p := newTestPKIWith(t, nil, Options{Validity: 2 * time.Hour})
 	_, leaf := p.issueLeaf("window.example.net", randomSerial())
-	before := time.Now()
+	// Ten minutes after the issuance, the previous minute is later than it.
+	clock := time.Now().Add(10 * time.Minute)
+	p.responder.now = func() time.Time { return clock }
 	_, resp := p.post(t, p.opensslRequest(leaf, "-no_nonce"))
-	minute := before.UTC().Truncate(time.Minute)
-	if !resp.ThisUpdate.Equal(minute.Add(-time.Minute)) && !resp.ThisUpdate.Equal(minute) {
-		t.Errorf("thisUpdate %s, want the minute before %s", resp.ThisUpdate, before)
+	minute := clock.UTC().Truncate(time.Minute)
+	if !resp.ThisUpdate.Equal(minute.Add(-time.Minute)) {
+		t.Errorf("thisUpdate %s, want the minute before %s", resp.ThisUpdate, clock)
 	}
 	if got := resp.NextUpdate.Sub(resp.ThisUpdate); got != 2*time.Hour {
 		t.Errorf("nextUpdate - thisUpdate = %s, want Options.Validity 2h", got)
@@ -212,5 +214,32 @@ func TestResponder_UnknownSerialsEvictNothing(t *testing.T) {
 	}
 	if n := len(p.responder.cache.entries); n != 2 {
 		t.Errorf("cache holds %d responses, want 2", n)
+	}
+}
+
+func TestResponder_ThisUpdateNotBeforeIssuance(t *testing.T) {
+	p := newTestPKI(t)
+	issued := time.Now().UTC()
+	_, leaf := p.issueLeaf("fresh.example.net", randomSerial())
+	body, resp := p.post(t, p.opensslRequest(leaf, "-no_nonce"))
+	if resp.ThisUpdate.Before(issued.Truncate(time.Second)) {
+		t.Errorf("thisUpdate %s precedes the issuance at %s", resp.ThisUpdate, issued)
+	}
+	if resp.ThisUpdate.After(time.Now()) {
+		t.Errorf("thisUpdate %s is in the future", resp.ThisUpdate)
+	}
+	// The response must also pass openssl's own checks.
+	p.verifyWithOpenSSL(t, body, leaf, "good")
+}
+
+func TestResponder_ThisUpdateNotAfterClock(t *testing.T) {
+	p := newTestPKI(t)
+	_, leaf := p.issueLeaf("ahead.example.net", randomSerial())
+	// This node's clock runs 30 s behind the one that recorded the issuance.
+	clock := time.Now().Add(-30 * time.Second)
+	p.responder.now = func() time.Time { return clock }
+	_, resp := p.post(t, p.opensslRequest(leaf, "-no_nonce"))
+	if want := clock.UTC().Truncate(time.Second); !resp.ThisUpdate.Equal(want) {
+		t.Errorf("thisUpdate %s, want this node's clock %s", resp.ThisUpdate, want)
 	}
 }

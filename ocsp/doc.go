@@ -22,7 +22,8 @@
 //
 // The response repeats the request's CertID hash algorithm (SHA-1, SHA-256,
 // SHA-384 or SHA-512). thisUpdate is the current minute minus one minute, or
-// the revocation time when that is later, and nextUpdate is thisUpdate plus
+// the issuance or revocation time when that is later (but not after the
+// node's clock), and nextUpdate is thisUpdate plus
 // Options.Validity (default one hour). Signed
 // responses are cached per CA, hash algorithm and serial, signed again once
 // half of the validity has passed, and replaced as soon as the replicated

@@ -267,20 +267,36 @@ func (r *Responder) lookup(
 	return r.readState(v, idx, iss, serial, withResponders)
 }
 
-// sign signs a response stating found.status, valid from the previous
-// minute, or from a later revocation time, for Options.Validity. gen is the
-// generation of the state in which the status was read.
+// thisUpdateOf returns the thisUpdate of a response stating st at now. That
+// is the previous minute, which allows for clients whose clocks run behind.
+// A later issuance or revocation of the credential replaces it, because a
+// status is not known to be correct before either. It is never after now.
+func thisUpdateOf(st certStatus, now time.Time) time.Time {
+	now = now.UTC()
+	thisUpdate := now.Truncate(time.Minute).Add(-time.Minute)
+	for _, event := range []time.Time{st.issuedAt, st.revokedAt} {
+		if event.After(thisUpdate) {
+			thisUpdate = event.UTC().Truncate(time.Second)
+		}
+	}
+	// The event may lie ahead of this node's clock when the clock of the
+	// node that recorded it runs ahead.
+	if thisUpdate.After(now) {
+		thisUpdate = now.Truncate(time.Second)
+	}
+	return thisUpdate
+}
+
+// sign signs a response stating found.status, valid from thisUpdateOf for
+// Options.Validity. gen is the generation of the state in which the status
+// was read.
 func (r *Responder) sign(
 	found *lookupResult,
 	req *request,
 	gen uint64,
 	now time.Time,
 ) (*signedResponse, error) {
-	thisUpdate := now.UTC().Truncate(time.Minute).Add(-time.Minute)
-	if found.status.status == xocsp.Revoked && found.status.revokedAt.After(thisUpdate) {
-		// A status is not known to be correct before the revocation it states.
-		thisUpdate = found.status.revokedAt.UTC().Truncate(time.Second)
-	}
+	thisUpdate := thisUpdateOf(found.status, now)
 	nextUpdate := thisUpdate.Add(r.opts.Validity)
 	id, err := r.identity(found, now, nextUpdate)
 	if err != nil {

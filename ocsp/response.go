@@ -98,6 +98,9 @@ type certStatus struct {
 	status    int // xocsp.Good, xocsp.Revoked or xocsp.Unknown
 	revokedAt time.Time
 	reason    int
+	// issuedAt is when a credential was issued, zero for SubCA certificates
+	// and unknown serials.
+	issuedAt time.Time
 }
 
 // responseTemplate is the content of one signed response.

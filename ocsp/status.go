@@ -61,9 +61,10 @@ func findStatus(tx *fsm.Tx, idx *issuerIndex, iss *issuer, serial string) (certS
 	case cred.CAID != iss.ca.ID:
 		return certStatus{status: xocsp.Unknown}, nil
 	case cred.Revoked:
-		return certStatus{status: xocsp.Revoked, revokedAt: cred.RevokedAt, reason: cred.Reason}, nil
+		return certStatus{status: xocsp.Revoked, revokedAt: cred.RevokedAt, reason: cred.Reason,
+			issuedAt: cred.IssuedAt}, nil
 	}
-	return certStatus{status: xocsp.Good}, nil
+	return certStatus{status: xocsp.Good, issuedAt: cred.IssuedAt}, nil
 }
 
 // subCAStatus returns the status of a SubCA certificate that a root signed:
