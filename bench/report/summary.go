@@ -42,8 +42,7 @@ func Summary(cs Cases, meta Meta) string {
 	if len(meta.Loads) > 0 {
 		b.WriteString("\n1-minute load average when each phase started: " +
 			strings.Join(meta.Loads, "; ") + ". The benchmark keeps both cores busy itself, " +
-			"so a phase also carries the load of the one before it; other engineers' builds " +
-			"and tests ran on the machine at times as well.\n")
+			"so a phase also carries the load of the one before it.\n")
 	}
 	return b.String()
 }
