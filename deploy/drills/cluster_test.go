@@ -93,6 +93,13 @@ func startCluster(ctx context.Context, p *composeProject, dir string) (*drillClu
 				return fmt.Errorf("%s not ready: %w", n.id, err)
 			}
 		}
+		// The compose health check runs anchor-node -check-ready in each
+		// container; it must agree with /readyz.
+		for _, n := range c.nodes {
+			if err := c.healthy(ctx, n.id); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {
@@ -103,6 +110,23 @@ func startCluster(ctx context.Context, p *composeProject, dir string) (*drillClu
 	}
 	logf("cluster %s: %d nodes ready in %s", p.name, p.nodes, ms(time.Since(start)))
 	return c, nil
+}
+
+// healthy returns nil when Docker reports the container of service as
+// healthy.
+func (c *drillCluster) healthy(ctx context.Context, service string) error {
+	id, err := c.project.containerID(ctx, service)
+	if err != nil {
+		return err
+	}
+	out, err := docker(ctx, "inspect", "-f", "{{if .State.Health}}{{.State.Health.Status}}{{end}}", id)
+	if err != nil {
+		return err
+	}
+	if status := strings.TrimSpace(out); status != "healthy" {
+		return fmt.Errorf("%s health status %q, want healthy", service, status)
+	}
+	return nil
 }
 
 // copyAdminCredentials copies the admin certificate out of the init
