@@ -339,61 +339,57 @@ func TestFinalize_CAUnavailableKeepsOrderReady(t *testing.T) {
 	}
 }
 
-func TestFinalize_PolicyRejectsCSRKeepsOrderReady(t *testing.T) {
-	e := newProtoEnv(t, Options{}, "*.example.test")
-	c := newTestClient(t, e.root)
-	c.register(e.eab)
-	cases := []struct {
-		name, message, typ string
-	}{
-		{"KeyType", "key type rsa-2048 is not allowed by the SubCA policy", probBadCSR},
-		{"Name", `invalid DNS name "c.example.test"`, probRejectedIdentifier},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			e.issuer.setCheck(fsm.Errorf(fsm.CodeInvalidArgument, "%s", tc.message))
-			o, loc := c.newOrder("c.example.test")
-			resp := c.post(o.Finalize, map[string]string{"csr": csrFor(t, "c.example.test")})
-			p := expectProblem(t, resp, http.StatusBadRequest, tc.typ)
-			if p.Detail != tc.message {
-				t.Errorf("detail = %q, want the CA's message", p.Detail)
-			}
-			if got := c.order(loc).Status; got != "ready" {
-				t.Errorf("order status = %q, want ready for a finalize with another CSR", got)
-			}
-		})
-	}
-	if n := e.applier.count(fsm.CmdACMEProcessOrder); n != 0 {
-		t.Errorf("%d processing commands, want 0", n)
-	}
-}
-
-// TestFinalize_CARejectsCSR covers a CA that passed Check but rejects the
-// request in Issue, because the SubCA's policy changed in between.
+// TestFinalize_CARejectsCSR covers a CSR that the CA's policy rejects, in
+// Check before the order is processing (the order stays ready) and in Issue
+// after it, when the policy changed in between (the order becomes invalid).
 func TestFinalize_CARejectsCSR(t *testing.T) {
 	e := newProtoEnv(t, Options{}, "*.example.test")
 	c := newTestClient(t, e.root)
 	c.register(e.eab)
-	cases := []struct {
+	rejections := []struct {
 		name, message, typ string
 	}{
 		{"KeyType", "key type rsa-2048 is not allowed by the SubCA policy", probBadCSR},
 		{"Name", `invalid DNS name "b.example.test"`, probRejectedIdentifier},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			e.issuer.set(fsm.Errorf(fsm.CodeInvalidArgument, "%s", tc.message))
-			o, loc := c.newOrder("b.example.test")
-			resp := c.post(o.Finalize, map[string]string{"csr": csrFor(t, "b.example.test")})
-			p := expectProblem(t, resp, http.StatusBadRequest, tc.typ)
-			if p.Detail != tc.message {
-				t.Errorf("detail = %q, want the CA's message", p.Detail)
-			}
-			final := c.order(loc)
-			if final.Status != "invalid" || final.Error == nil || final.Error.Type != tc.typ {
-				t.Errorf("order = %s with error %+v, want invalid with %s", final.Status,
-					final.Error, tc.typ)
-			}
-		})
+	stages := []struct {
+		name       string
+		checkFails bool
+		wantStatus string
+	}{
+		{"Check", true, "ready"},
+		{"Issue", false, "invalid"},
+	}
+	for _, stage := range stages {
+		for _, tc := range rejections {
+			t.Run(stage.name+"/"+tc.name, func(t *testing.T) {
+				err := fsm.Errorf(fsm.CodeInvalidArgument, "%s", tc.message)
+				if stage.checkFails {
+					e.issuer.setCheck(err)
+					e.issuer.set(nil)
+				} else {
+					e.issuer.setCheck(nil)
+					e.issuer.set(err)
+				}
+				processing := e.applier.count(fsm.CmdACMEProcessOrder)
+				o, loc := c.newOrder("b.example.test")
+				resp := c.post(o.Finalize, map[string]string{"csr": csrFor(t, "b.example.test")})
+				p := expectProblem(t, resp, http.StatusBadRequest, tc.typ)
+				if p.Detail != tc.message {
+					t.Errorf("detail = %q, want the CA's message", p.Detail)
+				}
+				final := c.order(loc)
+				if final.Status != stage.wantStatus {
+					t.Errorf("order status = %q, want %s", final.Status, stage.wantStatus)
+				}
+				if stage.checkFails {
+					if n := e.applier.count(fsm.CmdACMEProcessOrder) - processing; n != 0 {
+						t.Errorf("%d processing commands after a rejected Check, want 0", n)
+					}
+				} else if final.Error == nil || final.Error.Type != tc.typ {
+					t.Errorf("order error %+v, want %s", final.Error, tc.typ)
+				}
+			})
+		}
 	}
 }
