@@ -51,3 +51,13 @@ func TestLoadConfig_RejectsShortSnapshotInterval(t *testing.T) {
 		t.Fatalf("error %v, want one that names snapshot_interval", err)
 	}
 }
+
+func TestLoadConfig_CommitTimeoutReachesRaft(t *testing.T) {
+	cfg, err := LoadConfig(writeConfig(t, `, "commit_timeout": "25ms"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.clusterConfig(nil).CommitTimeout; got != 25*time.Millisecond {
+		t.Errorf("commit timeout %s, want 25ms", got)
+	}
+}

@@ -74,8 +74,8 @@ type bareCluster struct {
 
 // newBareCluster starts three members with the Raft settings that package
 // cluster uses: 500 ms heartbeat and election timeouts, a 250 ms leader
-// lease, a snapshot every 8192 entries, batched applies and a pool of 8
-// connections per peer. With durable set, each member's state machine is a
+// lease, a 10 ms commit timeout, a snapshot every 8192 entries, batched
+// applies and a pool of 8 connections per peer. With durable set, each member's state machine is a
 // boltFSM, else a countFSM.
 func newBareCluster(t *testing.T, durable bool) *bareCluster {
 	t.Helper()
@@ -106,6 +106,7 @@ func newBareCluster(t *testing.T, durable bool) *bareCluster {
 		cfg.LocalID = servers[i].ID
 		cfg.HeartbeatTimeout, cfg.ElectionTimeout = 500*time.Millisecond, 500*time.Millisecond
 		cfg.LeaderLeaseTimeout = 250 * time.Millisecond
+		cfg.CommitTimeout = 10 * time.Millisecond
 		cfg.SnapshotThreshold = 8192
 		cfg.BatchApplyCh = true
 		cfg.Logger = hclog.NewNullLogger()
