@@ -90,7 +90,8 @@ func (s *Server) eabKey(c *call, keyID string) (*fsm.EABKey, error) {
 		return nil, err
 	}
 	if key.AccountID != "" {
-		return nil, unauthorized("EAB key %q is already bound to an account", keyID)
+		return nil, unauthorized("EAB key %q is already bound to an account: use that account's "+
+			"key, or create another EAB key with anchorctl eab create", keyID)
 	}
 	return key, nil
 }

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -85,7 +86,7 @@ func run(dataDir string, nodes int, bin string, http01 int) error {
 	if err != nil {
 		return fmt.Errorf("cluster did not become ready: %w", err)
 	}
-	printInfo(layout, info, http01)
+	printInfo(layout, info, http01, c.PID)
 
 	for {
 		select {
@@ -100,8 +101,14 @@ func run(dataDir string, nodes int, bin string, http01 int) error {
 				fmt.Println("anchor-devcluster: every node is running")
 				continue
 			}
+			var named []string
+			for i, n := range layout.Nodes {
+				if slices.Contains(restarted, n.ID) {
+					named = append(named, fmt.Sprintf("%s (process %d)", n.ID, c.PID(i)))
+				}
+			}
 			fmt.Printf("anchor-devcluster: started %s again; a restarted node catches up from the others\n",
-				strings.Join(restarted, ", "))
+				strings.Join(named, ", "))
 		}
 	}
 }
@@ -134,11 +141,11 @@ func reportExit(l *localcluster.Layout, c *localcluster.Cluster, i int, err erro
 		n.ID, status, n.LogPath, running, total, state, os.Getpid())
 }
 
-func printInfo(l *localcluster.Layout, info *localcluster.Info, http01 int) {
+func printInfo(l *localcluster.Layout, info *localcluster.Info, http01 int, pid func(int) int) {
 	fmt.Printf("\nAnchor cluster ready: %d nodes, chain %s\n\n", len(info.Nodes), info.ChainID)
-	for _, n := range info.Nodes {
-		fmt.Printf("%s\n  ACME directory  %s\n  OCSP            %s\n  CRLs            %s\n  admin (gRPC)    %s\n  log             %s\n",
-			n.ID, n.ACMEDirectory, n.OCSPURL, n.CRLBaseURL, n.AdminAddr, n.Log)
+	for i, n := range info.Nodes {
+		fmt.Printf("%s\n  ACME directory  %s\n  OCSP            %s\n  CRLs            %s\n  admin (gRPC)    %s\n  log             %s\n  process         %d (kill %d stops this node)\n",
+			n.ID, n.ACMEDirectory, n.OCSPURL, n.CRLBaseURL, n.AdminAddr, n.Log, pid(i), pid(i))
 	}
 	fmt.Printf("\nRoot certificate  %s\n", info.RootCertPath)
 	fmt.Printf("ACME TLS CA       %s (trust it for the ACME HTTPS listeners)\n", info.ACMECACert)

@@ -125,6 +125,19 @@ func (c *Cluster) StartStopped() ([]string, error) {
 	return started, nil
 }
 
+// PID returns the process ID of node i, or 0 when it is not running.
+func (c *Cluster) PID(i int) int {
+	if !c.Running(i) {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.procs[i] == nil || c.procs[i].Process == nil {
+		return 0
+	}
+	return c.procs[i].Process.Pid
+}
+
 // RunningCount returns the number of nodes whose process is running.
 func (c *Cluster) RunningCount() int {
 	n := 0

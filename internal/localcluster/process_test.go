@@ -84,6 +84,9 @@ func TestStartStopped_RestartsOnlyExitedNodes(t *testing.T) {
 	}
 	defer c.Stop()
 	first := c.procs[0].Process.Pid
+	if got := c.PID(0); got != first {
+		t.Errorf("PID(0) = %d, want node1's process %d", got, first)
+	}
 	if err := c.procs[1].Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -93,6 +96,9 @@ func TestStartStopped_RestartsOnlyExitedNodes(t *testing.T) {
 			t.Fatal("killed node still counts as running")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	if got := c.PID(1); got != 0 {
+		t.Errorf("PID(1) = %d after node2 exited, want 0", got)
 	}
 	if n := c.RunningCount(); n != 1 {
 		t.Errorf("%d nodes running after one was killed, want 1", n)
@@ -110,5 +116,8 @@ func TestStartStopped_RestartsOnlyExitedNodes(t *testing.T) {
 	}
 	if c.procs[0].Process.Pid != first {
 		t.Error("node1, which was running, was started again")
+	}
+	if got := c.PID(1); got == 0 || got != c.procs[1].Process.Pid {
+		t.Errorf("PID(1) = %d after the restart, want node2's new process %d", got, c.procs[1].Process.Pid)
 	}
 }
