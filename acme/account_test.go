@@ -47,6 +47,9 @@ func TestDirectory_UnknownChain(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	expectProblem(t, resp, http.StatusNotFound, probMalformed)
+	if got := resp.Header.Get("Link"); got != "" {
+		t.Errorf("Link = %q, want none: the chain has no directory", got)
+	}
 }
 
 func TestServer_UnavailableUntilReady(t *testing.T) {

@@ -47,6 +47,10 @@ func (s *Server) wrap(h handlerFunc) http.Handler {
 		}
 		if err == nil {
 			err = s.checkChain(c)
+			if err != nil {
+				// Without a known chain there is no directory for the index link.
+				w.Header().Del("Link")
+			}
 		}
 		if err == nil {
 			err = h(w, r, c)
