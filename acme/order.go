@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"anchor/ca"
 	"anchor/fsm"
 )
 
@@ -134,20 +135,13 @@ func (s *Server) checkSubCAPolicy(acct *fsm.ACMEAccount, ids []fsm.ACMEIdentifie
 		if err != nil {
 			return err
 		}
-		subID := key.SubCAID
-		if subID == "" && key.ServiceID != "" {
-			svc, err := tx.Service(key.ServiceID)
-			if err != nil {
+		var svc *fsm.Service
+		if key.ServiceID != "" {
+			if svc, err = tx.Service(key.ServiceID); err != nil {
 				return err
 			}
-			if b := svc.Realm(chain.Realm); b != nil {
-				subID = b.SubCAID
-			}
 		}
-		if subID == "" {
-			subID = chain.DefaultSubCAID
-		}
-		sub, err := tx.CA(subID)
+		sub, err := tx.CA(ca.SigningSubCA(chain, svc, key.SubCAID))
 		if err != nil {
 			return err
 		}

@@ -187,17 +187,26 @@ func resolveRequest(tx *fsm.Tx, req *Request) (*issuing, error) {
 		if t.service, err = tx.Service(serviceID); err != nil {
 			return nil, err
 		}
-		if b := t.service.Realm(chain.Realm); subID == "" && b != nil {
-			subID = b.SubCAID
-		}
 	}
-	if subID == "" {
-		subID = chain.DefaultSubCAID
-	}
-	if err := t.loadSubCA(tx, subID); err != nil {
+	if err := t.loadSubCA(tx, SigningSubCA(chain, t.service, subID)); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// SigningSubCA returns the ID of the SubCA that signs a leaf of chain:
+// subID when set, else the SubCA that service (which may be nil) binds in
+// the chain's realm, else the chain's default SubCA.
+func SigningSubCA(chain *fsm.Chain, service *fsm.Service, subID string) string {
+	if subID != "" {
+		return subID
+	}
+	if service != nil {
+		if b := service.Realm(chain.Realm); b != nil {
+			return b.SubCAID
+		}
+	}
+	return chain.DefaultSubCAID
 }
 
 func (t *issuing) loadSubCA(tx *fsm.Tx, subID string) error {

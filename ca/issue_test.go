@@ -168,7 +168,12 @@ func TestIssue_RejectsBadRequestsAndStoresNothing(t *testing.T) {
 	before := m.State().LastApplied()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := m.Issuer.Issue(context.Background(), &ca.Request{ChainID: env.ChainID, CSR: tc.csr})
+			req := &ca.Request{ChainID: env.ChainID, CSR: tc.csr}
+			err := m.Issuer.Check(req)
+			if fsm.CodeOf(err) != fsm.CodeInvalidArgument || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Check: error %v (code %s), want invalid_argument naming %q", err, fsm.CodeOf(err), tc.want)
+			}
+			_, err = m.Issuer.Issue(context.Background(), req)
 			if err == nil {
 				t.Fatal("issued, want rejection")
 			}
@@ -176,6 +181,10 @@ func TestIssue_RejectsBadRequestsAndStoresNothing(t *testing.T) {
 				t.Fatalf("error %q (code %s), want invalid_argument naming %q", err, fsm.CodeOf(err), tc.want)
 			}
 		})
+	}
+	good := &ca.Request{ChainID: env.ChainID, CSR: newCSR(t, p256(t), "", []string{"a.example.test"}, nil)}
+	if err := m.Issuer.Check(good); err != nil {
+		t.Errorf("Check of a valid request: %v", err)
 	}
 	if after := m.State().LastApplied(); after != before {
 		t.Fatalf("rejected requests advanced the log from %d to %d", before, after)
