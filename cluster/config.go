@@ -54,6 +54,11 @@ type Config struct {
 	// without receiving the whole snapshot. Default 10240, Raft's own
 	// default.
 	TrailingLogs uint64 `json:"trailing_logs"`
+	// StateSync fsyncs state.db on every applied batch. Without it state.db
+	// is synced when the node stops cleanly, and after a machine crash the
+	// node rebuilds it from its newest snapshot and the Raft log, which is
+	// fsynced either way (see fsm.Options).
+	StateSync bool `json:"state_sync"`
 	// Credentials authenticate Raft and gRPC traffic between nodes with
 	// mutual TLS. Required.
 	Credentials *Credentials `json:"-"`

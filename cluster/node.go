@@ -88,7 +88,8 @@ func Start(cfg Config, logger *slog.Logger) (*Node, error) {
 
 func (n *Node) open() error {
 	var err error
-	n.fsm, err = fsm.Open(filepath.Join(n.cfg.DataDir, "state.db"), n.logger)
+	n.fsm, err = fsm.OpenWith(filepath.Join(n.cfg.DataDir, "state.db"), n.logger,
+		fsm.Options{SyncEachBatch: n.cfg.StateSync})
 	if err != nil {
 		return err
 	}

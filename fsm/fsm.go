@@ -43,8 +43,10 @@ func register(typ CommandType, h Handler) {
 // Raft calls Apply, ApplyBatch, Snapshot and Restore from its FSM goroutine, one
 // at a time. Readers call View from any goroutine.
 type FSM struct {
-	path   string
-	logger *slog.Logger
+	path     string
+	logger   *slog.Logger
+	lock     *os.File // holds path+".lock" while the FSM is open
+	unsynced bool     // commits skip fsync; see durability.go
 
 	mu sync.RWMutex // guards db against replacement by Restore
 	db *bolt.DB
@@ -68,7 +70,7 @@ func (f *FSM) SetSnapshotIndexSource(fn func() uint64) { f.snapshotIndex = fn }
 // ApplyStats counts the FSM's work since it was opened.
 type ApplyStats struct {
 	// Batches is the number of ApplyBatch calls, each one bbolt transaction
-	// and so one fsync unless a command failed.
+	// unless a command failed.
 	Batches uint64
 	// Entries is the number of log entries applied.
 	Entries uint64
@@ -79,23 +81,55 @@ func (f *FSM) Stats() ApplyStats {
 	return ApplyStats{Batches: f.batches.Load(), Entries: f.commands.Load()}
 }
 
-// Open opens or creates the state database at path.
+// Open opens or creates the state database at path with the default
+// Options.
 func Open(path string, logger *slog.Logger) (*FSM, error) {
-	db, err := openDB(path)
-	if err != nil {
-		return nil, err
-	}
-	return &FSM{path: path, logger: logger, db: db}, nil
+	return OpenWith(path, logger, Options{})
 }
 
-func openDB(path string) (*bolt.DB, error) {
+// OpenWith opens or creates the state database at path. A database that an
+// earlier boot of the machine left unsynced is discarded first, so that it
+// is rebuilt from the snapshot and the log (see durability.go).
+func OpenWith(path string, logger *slog.Logger, opts Options) (*FSM, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create state directory %s: %w", filepath.Dir(path), err)
 	}
+	lock, err := lockDatabase(path, 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	unsynced, err := prepareDatabase(path, opts, logger)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	db, err := openDB(path, unsynced)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	f := &FSM{path: path, logger: logger, lock: lock, unsynced: unsynced, db: db}
+	if !unsynced {
+		// An earlier unsynced run may have left writes in the page cache
+		// only; one sync covers them before the marker goes.
+		if err := db.Sync(); err != nil {
+			f.closeFiles()
+			return nil, fmt.Errorf("sync state database %s: %w", path, err)
+		}
+		if err := removeMarker(path); err != nil {
+			f.closeFiles()
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+func openDB(path string, unsynced bool) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:         2 * time.Second,
 		InitialMmapSize: 256 << 20,
 		FreelistType:    bolt.FreelistMapType,
+		NoSync:          unsynced,
 	})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("open state database %s: %w: another anchor-node is using this data directory", path, err)
@@ -107,11 +141,33 @@ func openDB(path string) (*bolt.DB, error) {
 	return db, nil
 }
 
-// Close closes the database.
+// Close syncs and closes the database. After an unsynced run it removes the
+// marker only once the database is on disk.
 func (f *FSM) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.db.Close()
+	var err error
+	if f.unsynced {
+		if err = f.db.Sync(); err != nil {
+			err = fmt.Errorf("sync state database %s: %w", f.path, err)
+		}
+	}
+	if cerr := f.closeFiles(); err == nil {
+		err = cerr
+	}
+	if err == nil && f.unsynced {
+		err = removeMarker(f.path)
+	}
+	return err
+}
+
+// closeFiles closes the database and releases the lock, leaving the marker.
+func (f *FSM) closeFiles() error {
+	err := f.db.Close()
+	if cerr := f.lock.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // LastApplied returns the index of the last log entry reflected in the state.
@@ -159,7 +215,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 }
 
 // ApplyBatch applies committed entries in one bbolt transaction, so a batch
-// costs one fsync. When a command fails, the batch is applied again one entry
+// costs one commit. When a command fails, the batch is applied again one entry
 // per transaction so that the failed command leaves no partial writes.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	f.mu.RLock()
@@ -340,7 +396,7 @@ func (f *FSM) RestoreAt(rc io.ReadCloser, index uint64) error {
 	if err := os.Rename(tmp, f.path); err != nil {
 		return fmt.Errorf("replace %s: %w", f.path, err)
 	}
-	db, err := openDB(f.path)
+	db, err := openDB(f.path, f.unsynced)
 	if err != nil {
 		return err
 	}
@@ -354,7 +410,7 @@ func (f *FSM) RestoreAt(rc io.ReadCloser, index uint64) error {
 // backup restored elsewhere), so the index stored inside it must not make
 // the FSM skip those entries.
 func setRestoredIndex(path string, index uint64) error {
-	db, err := openDB(path)
+	db, err := openDB(path, false)
 	if err != nil {
 		return err
 	}

@@ -63,6 +63,11 @@ type Config struct {
 	// LeaderWait is how long a write waits for a reachable leader before it
 	// fails with a no-leader error; default "3s".
 	LeaderWait Duration `json:"leader_wait,omitempty"`
+	// StateSync fsyncs the state database on every applied batch. By
+	// default it is synced when the node stops, and a node whose machine
+	// crashed rebuilds it from its newest snapshot and the Raft log, which
+	// is always fsynced. Costs two fsyncs per batch on every node.
+	StateSync bool `json:"state_sync,omitempty"`
 	// SnapshotThreshold is the number of log entries between Raft
 	// snapshots, checked every one to two SnapshotIntervals; defaults 8192
 	// and "2m".
@@ -199,6 +204,7 @@ func (c *Config) clusterConfig(creds *cluster.Credentials) cluster.Config {
 		SnapshotThreshold: c.SnapshotThreshold,
 		SnapshotInterval:  time.Duration(c.SnapshotInterval),
 		TrailingLogs:      c.TrailingLogs,
+		StateSync:         c.StateSync,
 		Gossip:            c.Gossip,
 		DeadServerCleanup: time.Duration(c.DeadServerCleanup),
 	}

@@ -61,3 +61,18 @@ func TestLoadConfig_CommitTimeoutReachesRaft(t *testing.T) {
 		t.Errorf("commit timeout %s, want 25ms", got)
 	}
 }
+
+func TestLoadConfig_StateSyncReachesCluster(t *testing.T) {
+	for _, tc := range []struct {
+		extra string
+		want  bool
+	}{{"", false}, {`, "state_sync": true`, true}} {
+		cfg, err := LoadConfig(writeConfig(t, tc.extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.clusterConfig(nil).StateSync; got != tc.want {
+			t.Errorf("config %q: state sync %v, want %v", tc.extra, got, tc.want)
+		}
+	}
+}
