@@ -83,10 +83,8 @@ func parseCSR(encoded string) (*x509.CertificateRequest, error) {
 	if err != nil {
 		return nil, newProblem(probBadCSR, http.StatusBadRequest, "CSR does not parse: %v", err)
 	}
-	if err := csr.CheckSignature(); err != nil {
-		return nil, newProblem(probBadCSR, http.StatusBadRequest,
-			"CSR signature does not verify: %v", err)
-	}
+	// The CA's Check verifies the signature, and finalize maps its
+	// rejection to badCSR.
 	return csr, nil
 }
 

@@ -129,10 +129,15 @@ func (f *failingIssuer) Issue(context.Context, *ca.Request) (*ca.Issued, error) 
 	return nil, f.err
 }
 
-func (f *failingIssuer) Check(*ca.Request) error {
+// Check verifies the CSR's signature as the CA does, because finalize
+// leaves that check to the CA, and then returns checkErr.
+func (f *failingIssuer) Check(req *ca.Request) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.checked++
+	if err := req.CSR.CheckSignature(); err != nil {
+		return fsm.Errorf(fsm.CodeInvalidArgument, "CSR signature does not verify: %v", err)
+	}
 	return f.checkErr
 }
 

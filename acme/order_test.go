@@ -3,6 +3,7 @@ package acme
 import (
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/base64"
 	"net/http"
 	"sort"
 	"strings"
@@ -288,6 +289,11 @@ func TestFinalize_BadCSR(t *testing.T) {
 		"NotDER":     "AAAA",
 		"WrongNames": csrFor(t, "b.example.test"),
 		"ExtraName":  csrFor(t, "a.example.test", "b.example.test"),
+		"BadSignature": func() string {
+			der, _ := base64.RawURLEncoding.DecodeString(csrFor(t, "a.example.test"))
+			der[len(der)-1] ^= 0xff // the last byte of the signature
+			return base64.RawURLEncoding.EncodeToString(der)
+		}(),
 	}
 	for name, csr := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -57,6 +57,11 @@ type Request struct {
 	// Actor names who asked for the certificate in the audit trail, such as
 	// "acme-account:ID"; empty records this node as "node:ID".
 	Actor string
+
+	// verifiedCSR is the CSR whose signature Check or Issue verified, so
+	// that Issue after Check verifies it once. Assigning another CSR to
+	// the request makes them verify that one.
+	verifiedCSR *x509.CertificateRequest
 }
 
 // Issued is a committed leaf certificate.
@@ -93,6 +98,8 @@ func (i *Issuer) Issue(ctx context.Context, req *Request) (*Issued, error) {
 // signing or committing. A caller that changes state of its own before
 // Issue, such as an ACME order moving to processing, can reject a request
 // first. Issue checks again, because the state may change in between.
+// Check and Issue record in req that its CSR's signature verified, so a
+// Request is for one goroutine at a time.
 func (i *Issuer) Check(req *Request) error {
 	leaf, target, err := i.resolve(req)
 	if err != nil {
@@ -137,8 +144,11 @@ func leafFromCSR(req *Request) (*leafRequest, error) {
 	if req.CSR == nil {
 		return nil, fsm.Errorf(fsm.CodeInvalidArgument, "request has no CSR")
 	}
-	if err := req.CSR.CheckSignature(); err != nil {
-		return nil, fsm.Errorf(fsm.CodeInvalidArgument, "CSR signature does not verify: %v", err)
+	if req.verifiedCSR != req.CSR {
+		if err := req.CSR.CheckSignature(); err != nil {
+			return nil, fsm.Errorf(fsm.CodeInvalidArgument, "CSR signature does not verify: %v", err)
+		}
+		req.verifiedCSR = req.CSR
 	}
 	if _, err := fsm.KeyType(req.CSR.PublicKey); err != nil {
 		return nil, err

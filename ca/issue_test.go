@@ -186,6 +186,12 @@ func TestIssue_RejectsBadRequestsAndStoresNothing(t *testing.T) {
 	if err := m.Issuer.Check(good); err != nil {
 		t.Errorf("Check of a valid request: %v", err)
 	}
+	// Issue skips the signature that Check verified, but not a CSR put in
+	// its place afterwards.
+	good.CSR = tampered
+	if _, err := m.Issuer.Issue(context.Background(), good); err == nil || !strings.Contains(err.Error(), "signature") {
+		t.Errorf("Issue of a CSR assigned after Check: error %v, want a signature error", err)
+	}
 	if after := m.State().LastApplied(); after != before {
 		t.Fatalf("rejected requests advanced the log from %d to %d", before, after)
 	}
