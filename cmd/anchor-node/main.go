@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"anchor/node"
@@ -50,6 +51,7 @@ func main() {
 		return
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: parseLevel(cfg.LogLevel)}))
+	setGCPercent()
 
 	n, err := node.Start(cfg, logger)
 	if err != nil {
@@ -72,4 +74,18 @@ func parseLevel(s string) slog.Level {
 		return slog.LevelInfo
 	}
 	return l
+}
+
+// defaultGCPercent replaces Go's default GOGC of 100. A node's live heap is
+// small (TestBenchMemory measured 17 MiB of anonymous memory with 100,000
+// certificates, which live in bbolt's memory map), so collecting half as
+// often costs little memory and gave 10 to 20% more ACME issuances per
+// second in the in-process benchmark.
+const defaultGCPercent = 200
+
+// setGCPercent applies defaultGCPercent unless GOGC is set.
+func setGCPercent() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 }
