@@ -43,10 +43,17 @@ func (c *Command) WithRequestID() *Command {
 	return &withID
 }
 
-// NewRequestID returns a random request ID for a command.
+// NewRequestID returns a new request ID for a command: the proposer's
+// clock in nanoseconds, big-endian, then 8 random bytes, in hex. The state
+// keeps request records by ID, so IDs that grow with time put new records
+// at the end of the bucket and expired ones at its start. A batch of
+// commands then writes a few pages there instead of one random page per
+// record. The random part keeps IDs unique, and nothing relies on the time
+// part being correct.
 func NewRequestID() string {
 	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read does not fail
+	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixNano()))
+	_, _ = rand.Read(b[8:]) // crypto/rand.Read does not fail
 	return hex.EncodeToString(b[:])
 }
 

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -140,5 +141,53 @@ func TestWithRequestID_KeepsOrAddsID(t *testing.T) {
 	}
 	if again := withID.WithRequestID(); again.RequestID != withID.RequestID {
 		t.Errorf("request ID %q replaced by %q", withID.RequestID, again.RequestID)
+	}
+}
+
+func TestNewRequestID_OrderedAndUnique(t *testing.T) {
+	seen := map[string]bool{}
+	prev := NewRequestID()
+	for range 1000 {
+		id := NewRequestID()
+		if len(id) != 32 {
+			t.Fatalf("request ID %q has %d characters, want 32", id, len(id))
+		}
+		if seen[id] {
+			t.Fatalf("request ID %q returned twice", id)
+		}
+		seen[id] = true
+		// Equal clock readings leave the order to the random part.
+		if id[:16] < prev[:16] {
+			t.Fatalf("request ID %q sorts before the earlier %q", id, prev)
+		}
+		prev = id
+	}
+}
+
+// Request records are appended at the end of their bucket, and the pages
+// they fill must not be left half empty by bbolt's default split.
+func TestApply_RequestRecordPagesFilled(t *testing.T) {
+	f := openTestFSM(t)
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	for i := range 2000 {
+		cmd := requestCommand(fmt.Sprintf("org-%d", i), NewRequestID(), now)
+		if res := f.Apply(commandLog(t, uint64(i+1), cmd)).(*Result); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	err := f.View(func(tx *Tx) error {
+		for _, name := range []string{bucketRequests, bucketAudit} {
+			st := tx.tx.Bucket([]byte(name)).Stats()
+			if st.LeafPageN < 10 {
+				t.Fatalf("bucket %s has %d leaf pages, too few to measure", name, st.LeafPageN)
+			}
+			if fill := float64(st.LeafInuse) / float64(st.LeafAlloc); fill < 0.75 {
+				t.Errorf("bucket %s: leaf pages %.0f%% full, want at least 75%%", name, 100*fill)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -60,10 +60,32 @@ func (t *Tx) has(bucket, key string) bool {
 	return b != nil && b.Get([]byte(key)) != nil
 }
 
-func (t *Tx) put(bucket, key string, v any) error {
+// appendBuckets are the buckets whose keys grow with log index or time, so
+// that new keys go to the end. bbolt splits a full page in half by default,
+// which leaves every page of such a bucket half empty, so these buckets fill
+// pages to appendFillPercent before splitting.
+var appendBuckets = map[string]bool{
+	bucketAudit: true, bucketRequests: true, bucketRequestTimes: true,
+}
+
+const appendFillPercent = 0.9
+
+// writeBucket returns the bucket for a write, created if missing.
+func (t *Tx) writeBucket(bucket string) (*bolt.Bucket, error) {
 	b, err := t.tx.CreateBucketIfNotExists([]byte(bucket))
 	if err != nil {
-		return fmt.Errorf("create bucket %s: %w", bucket, err)
+		return nil, fmt.Errorf("create bucket %s: %w", bucket, err)
+	}
+	if appendBuckets[bucket] {
+		b.FillPercent = appendFillPercent
+	}
+	return b, nil
+}
+
+func (t *Tx) put(bucket, key string, v any) error {
+	b, err := t.writeBucket(bucket)
+	if err != nil {
+		return err
 	}
 	data, err := json.Marshal(v)
 	if err != nil {
@@ -73,9 +95,9 @@ func (t *Tx) put(bucket, key string, v any) error {
 }
 
 func (t *Tx) putRaw(bucket, key string, value []byte) error {
-	b, err := t.tx.CreateBucketIfNotExists([]byte(bucket))
+	b, err := t.writeBucket(bucket)
 	if err != nil {
-		return fmt.Errorf("create bucket %s: %w", bucket, err)
+		return err
 	}
 	return b.Put([]byte(key), value)
 }
