@@ -30,7 +30,8 @@ type Issuer interface {
 	// *fsm.Error with fsm.CodeInvalidArgument.
 	Issue(ctx context.Context, req *ca.Request) (*ca.Issued, error)
 	// Check runs the checks of Issue without signing or committing, and
-	// returns the error Issue would return for a rejected request.
+	// returns the error Issue would return for a rejected request. It must
+	// verify the CSR's signature, because finalize does not.
 	Check(req *ca.Request) error
 }
 

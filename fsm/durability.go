@@ -52,6 +52,58 @@ func readBootID() (string, error) {
 
 func markerPath(dbPath string) string { return dbPath + ".unsynced" }
 
+func discardedPath(dbPath string) string { return dbPath + ".discarded" }
+
+// syncInterval is how often an unsynced FSM fsyncs state.db in the
+// background. The kernel reports a failed write-back (an I/O error, a full
+// thin-provisioned disk) only to a later fsync, so the interval bounds how
+// long the node runs on a database that differs from its commits.
+const syncInterval = time.Second
+
+// startSyncLoop starts the background fsync of an unsynced database.
+func (f *FSM) startSyncLoop() {
+	stop, done := make(chan struct{}), make(chan struct{})
+	f.stopSync, f.syncDone = stop, done
+	go func() {
+		defer close(done)
+		t := time.NewTicker(syncInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			f.mu.RLock()
+			err := f.db.Sync()
+			f.mu.RUnlock()
+			if err != nil {
+				f.distrust()
+				f.writeFailed(err)
+			}
+		}
+	}()
+}
+
+// stopSyncLoop stops the background fsync and waits for it.
+func (f *FSM) stopSyncLoop() {
+	if f.stopSync == nil {
+		return
+	}
+	close(f.stopSync)
+	<-f.syncDone
+	f.stopSync = nil
+}
+
+// distrust rewrites the marker so that it matches no boot, after a failed
+// fsync: the kernel may have dropped pages of state.db, and the next start
+// must rebuild it rather than trust it.
+func (f *FSM) distrust() {
+	if err := writeSynced(markerPath(f.path), []byte("sync-failed\n")); err != nil {
+		f.logger.Error("marking the state database for a rebuild failed", "path", f.path, "error", err)
+	}
+}
+
 // prepareDatabase decides, before bbolt opens path, whether the database can
 // be trusted, and returns whether it is to be written without fsync. A
 // database left unsynced by an earlier boot is removed. The caller holds the
@@ -68,9 +120,10 @@ func prepareDatabase(path string, opts Options, logger *slog.Logger) (unsynced b
 			"has not restarted since", "path", path)
 	default:
 		logger.Warn("discarding the state database: it was written without fsync and the machine "+
-			"restarted before it was closed cleanly, so it may have lost writes. The node rebuilds "+
-			"it from the newest snapshot and the Raft log", "path", path)
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			"restarted before it was closed cleanly, or a sync failed, so it may have lost writes. "+
+			"The node rebuilds it from the newest snapshot and the Raft log. The old file is kept "+
+			"until the next discard and may be deleted", "path", path, "kept_as", discardedPath(path))
+		if err := os.Rename(path, discardedPath(path)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return false, fmt.Errorf("discard %s: %w", path, err)
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/raft"
 )
 
 // setBoot makes Open see the given boot ID, or an unreadable one for "".
@@ -37,6 +39,7 @@ func openAt(t *testing.T, path string, opts Options) (*FSM, *bytes.Buffer) {
 // closed, nothing synced, the marker in place.
 func crash(t *testing.T, f *FSM) {
 	t.Helper()
+	f.stopSyncLoop()
 	if err := f.closeFiles(); err != nil {
 		t.Fatal(err)
 	}
@@ -114,6 +117,52 @@ func TestOpen_CrashOnEarlierBootDiscardsState(t *testing.T) {
 	if !markerExists(t, path) {
 		t.Error("the new database runs unsynced without a marker")
 	}
+	if st, err := os.Stat(discardedPath(path)); err != nil || st.Size() == 0 {
+		t.Errorf("discarded database not kept beside the new one: %v", err)
+	}
+}
+
+func TestDistrust_NextStartRebuilds(t *testing.T) {
+	setBoot(t, "boot-1")
+	path := filepath.Join(t.TempDir(), "state.db")
+	f, _ := openAt(t, path, Options{})
+	createOrgAt(t, f, 1, "lost")
+	f.distrust() // as after a failed fsync
+	crash(t, f)
+
+	f, _ = openAt(t, path, Options{})
+	defer f.Close()
+	if hasOrganization(f, "lost") {
+		t.Fatal("database trusted on the same boot after a failed fsync")
+	}
+}
+
+func TestSnapshot_DeclinedDuringReplay(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	f, _ := openAt(t, path, Options{})
+	var logs []*raft.Log
+	for i, name := range []string{"a", "b", "c"} {
+		logs = append(logs, commandLog(t, uint64(i+1),
+			MustCommand(CmdCreateOrganization, CreateOrganization{Name: name})))
+	}
+	f.ApplyBatch(logs)
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// After a restart Raft replays from its snapshot: here from index 1.
+	f, _ = openAt(t, path, Options{})
+	defer f.Close()
+	f.ApplyBatch(logs[:1])
+	if _, err := f.Snapshot(); !errors.Is(err, raft.ErrNothingNewToSnapshot) {
+		t.Fatalf("snapshot during the replay: error %v, want ErrNothingNewToSnapshot", err)
+	}
+	f.ApplyBatch(logs[1:])
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatalf("snapshot after the replay: %v", err)
+	}
+	snap.Release()
 }
 
 func TestClose_SyncsAndRemovesMarker(t *testing.T) {

@@ -47,6 +47,13 @@ type FSM struct {
 	logger   *slog.Logger
 	lock     *os.File // holds path+".lock" while the FSM is open
 	unsynced bool     // commits skip fsync; see durability.go
+	stopSync chan struct{}
+	syncDone chan struct{}
+
+	// replayed is the highest log index Raft has passed to ApplyBatch or
+	// Restore since the FSM opened. Below the stored applied index, Raft
+	// is replaying entries the database already reflects (see Snapshot).
+	replayed atomic.Uint64
 
 	mu sync.RWMutex // guards db against replacement by Restore
 	db *bolt.DB
@@ -109,7 +116,9 @@ func OpenWith(path string, logger *slog.Logger, opts Options) (*FSM, error) {
 		return nil, err
 	}
 	f := &FSM{path: path, logger: logger, lock: lock, unsynced: unsynced, db: db}
-	if !unsynced {
+	if unsynced {
+		f.startSyncLoop()
+	} else {
 		// An earlier unsynced run may have left writes in the page cache
 		// only; one sync covers them before the marker goes.
 		if err := db.Sync(); err != nil {
@@ -142,21 +151,27 @@ func openDB(path string, unsynced bool) (*bolt.DB, error) {
 }
 
 // Close syncs and closes the database. After an unsynced run it removes the
-// marker only once the database is on disk.
+// marker only once the database is on disk, and it releases the lock last,
+// so that no other process opens the database before the marker is gone.
 func (f *FSM) Close() error {
+	f.stopSyncLoop()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var err error
 	if f.unsynced {
 		if err = f.db.Sync(); err != nil {
+			f.distrust()
 			err = fmt.Errorf("sync state database %s: %w", f.path, err)
 		}
 	}
-	if cerr := f.closeFiles(); err == nil {
+	if cerr := f.db.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil && f.unsynced {
 		err = removeMarker(f.path)
+	}
+	if cerr := f.lock.Close(); err == nil {
+		err = cerr
 	}
 	return err
 }
@@ -223,6 +238,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	defer f.notify()
 	f.batches.Add(1)
 	f.commands.Add(uint64(len(logs)))
+	if len(logs) > 0 {
+		f.replayed.Store(logs[len(logs)-1].Index)
+	}
 
 	results := make([]any, len(logs))
 	err := f.db.Update(func(btx *bolt.Tx) error {
@@ -342,12 +360,25 @@ func (f *FSM) applyOne(tx *Tx, l *raft.Log) (*Result, bool) {
 
 // Snapshot captures the state for Raft. The returned snapshot streams the
 // database from a read transaction, so writes continue meanwhile.
+//
+// After a restart Raft replays the log from its newest snapshot, and the
+// FSM skips the entries the database already reflects. Raft labels a
+// snapshot with the last index it passed in, so a snapshot taken during
+// that replay would be labelled lower than its content, and a node
+// restoring it would apply the difference twice. Snapshot declines until
+// the replay has reached the database's applied index.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	btx, err := f.db.Begin(false)
 	f.mu.RUnlock()
 	if err != nil {
 		return nil, fmt.Errorf("begin snapshot transaction: %w", err)
+	}
+	applied := (&Tx{tx: btx}).lastApplied()
+	if replayed := f.replayed.Load(); replayed < applied {
+		_ = btx.Rollback()
+		return nil, fmt.Errorf("%w: the state database is at log index %d and Raft's replay at %d",
+			raft.ErrNothingNewToSnapshot, applied, replayed)
 	}
 	return &snapshot{tx: btx}, nil
 }
@@ -390,6 +421,7 @@ func (f *FSM) RestoreAt(rc io.ReadCloser, index uint64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	defer f.notify()
+	f.replayed.Store(index)
 	if err := f.db.Close(); err != nil {
 		return fmt.Errorf("close state database: %w", err)
 	}
