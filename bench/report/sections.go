@@ -173,12 +173,13 @@ func raftSection(cs Cases, images string) string {
 	var b strings.Builder
 	b.WriteString("Commits of the same bytes (an encoded `acme.nonce.redeem` command, about 150 " +
 		"bytes) on three members in one process (TestBenchRaft). Anchor: `cluster.Node.Apply`, " +
-		"mutual TLS between members, and the state machine writes the nonce to bbolt. Bare: " +
+		"mutual TLS between members, and the state machine writes the nonce to bbolt without " +
+		"fsync (state.db is synced when the node stops and rebuilt after a machine crash). Bare: " +
 		"hashicorp/raft v1.7.2 with raft-boltdb/v2, `raft.NewTCPTransport` without TLS, the same " +
 		"timeouts, batching and connection pool, and an FSM that only counts (`hashicorp-raft`) " +
 		"or one that writes each batch of entries to a bbolt file in one transaction with " +
-		"fsync, with the bbolt options of Anchor's state.db (`hashicorp-raft+bbolt`). All " +
-		"keep their stores on the same disk, with fsync.\n\n")
+		"fsync, as Anchor's state.db does with `state_sync` (`hashicorp-raft+bbolt`). All " +
+		"keep their Raft logs on the same disk, with fsync.\n\n")
 	var rows [][]string
 	for _, c := range cs.Filter("raft") {
 		rows = append(rows, []string{c.Target, c.Case, fmt.Sprint(c.Conc), count(c.Rate),
