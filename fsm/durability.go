@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -99,7 +100,7 @@ func (f *FSM) stopSyncLoop() {
 // fsync: the kernel may have dropped pages of state.db, and the next start
 // must rebuild it rather than trust it.
 func (f *FSM) distrust() {
-	if err := writeSynced(markerPath(f.path), []byte("sync-failed\n")); err != nil {
+	if err := writeSynced(markerPath(f.path), strings.NewReader("sync-failed\n")); err != nil {
 		f.logger.Error("marking the state database for a rebuild failed", "path", f.path, "error", err)
 	}
 }
@@ -136,7 +137,7 @@ func prepareDatabase(path string, opts Options, logger *slog.Logger) (unsynced b
 			"error", bootErr)
 		return false, nil
 	}
-	if err := writeSynced(markerPath(path), []byte(boot+"\n")); err != nil {
+	if err := writeSynced(markerPath(path), strings.NewReader(boot+"\n")); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -150,13 +151,14 @@ func removeMarker(path string) error {
 	return syncDir(filepath.Dir(path))
 }
 
-// writeSynced writes data to path and syncs the file and its directory.
-func writeSynced(path string, data []byte) error {
+// writeSynced writes what r returns to path and syncs the file and its
+// directory.
+func writeSynced(path string, r io.Reader) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", path, err)
 	}
-	if _, err := f.Write(data); err != nil {
+	if _, err := io.Copy(f, r); err != nil {
 		f.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}

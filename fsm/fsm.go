@@ -398,20 +398,8 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 func (f *FSM) RestoreAt(rc io.ReadCloser, index uint64) error {
 	defer rc.Close()
 	tmp := f.path + ".restore"
-	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", tmp, err)
-	}
-	if _, err := io.Copy(out, rc); err != nil {
-		out.Close()
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return fmt.Errorf("sync %s: %w", tmp, err)
-	}
-	if err := out.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp, err)
+	if err := writeSynced(tmp, rc); err != nil {
+		return err
 	}
 
 	if err := setRestoredIndex(tmp, index); err != nil {
