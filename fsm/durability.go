@@ -107,8 +107,8 @@ func (f *FSM) distrust() {
 
 // prepareDatabase decides, before bbolt opens path, whether the database can
 // be trusted, and returns whether it is to be written without fsync. A
-// database left unsynced by an earlier boot is removed. The caller holds the
-// database's lock file.
+// database left unsynced by an earlier boot, or marked after a failed sync,
+// is moved to state.db.discarded. The caller holds the database's lock file.
 func prepareDatabase(path string, opts Options, logger *slog.Logger) (unsynced bool, err error) {
 	boot, bootErr := bootID()
 	marker, err := os.ReadFile(markerPath(path))
