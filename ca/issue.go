@@ -60,7 +60,8 @@ type Request struct {
 
 	// verifiedCSR is the CSR whose signature Check or Issue verified, so
 	// that Issue after Check verifies it once. Assigning another CSR to
-	// the request makes them verify that one.
+	// the request makes them verify that one. NOTE: the comparison is by
+	// pointer, so a CSR changed in place after Check is not verified again.
 	verifiedCSR *x509.CertificateRequest
 }
 

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// The state database holds nothing that the Raft log lacks: every entry it
+// The state database contains nothing that the Raft log lacks. Every entry it
 // reflects was fsynced to raft.db on a quorum before it was acknowledged, and
 // compaction drops entries only after a snapshot contains them. So by default the
 // FSM writes state.db without fsync. A bbolt commit writes its pages before
@@ -108,7 +108,7 @@ func (f *FSM) distrust() {
 // prepareDatabase decides, before bbolt opens path, whether the database can
 // be trusted, and returns whether it is to be written without fsync. A
 // database left unsynced by an earlier boot, or marked after a failed sync,
-// is moved to state.db.discarded. The caller holds the database's lock file.
+// is moved to state.db.discarded. The caller has taken the database's lock.
 func prepareDatabase(path string, opts Options, logger *slog.Logger) (unsynced bool, err error) {
 	boot, bootErr := bootID()
 	marker, err := os.ReadFile(markerPath(path))

@@ -189,7 +189,7 @@ func TestClose_SyncsAndRemovesMarker(t *testing.T) {
 	}
 }
 
-func TestOpen_SyncEachBatchTakesOverUnsyncedDatabase(t *testing.T) {
+func TestOpen_SyncEachBatchAfterCrash(t *testing.T) {
 	setBoot(t, "boot-1")
 	path := filepath.Join(t.TempDir(), "state.db")
 	f, _ := openAt(t, path, Options{})

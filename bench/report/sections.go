@@ -175,11 +175,11 @@ func raftSection(cs Cases, images string) string {
 		"bytes) on three members in one process (TestBenchRaft). Anchor: `cluster.Node.Apply`, " +
 		"mutual TLS between members, and the state machine writes the nonce to bbolt without " +
 		"fsync (state.db is synced when the node stops and rebuilt after a machine crash). Bare: " +
-		"hashicorp/raft v1.7.2 with raft-boltdb/v2, `raft.NewTCPTransport` without TLS, the same " +
-		"timeouts, batching and connection pool, and an FSM that only counts (`hashicorp-raft`) " +
-		"or one that writes each batch of entries to a bbolt file in one transaction with " +
-		"fsync, as Anchor's state.db does with `state_sync` (`hashicorp-raft+bbolt`). All " +
-		"keep their Raft logs on the same disk, with fsync.\n\n")
+		"hashicorp/raft v1.7.2 with raft-boltdb/v2, `raft.NewTCPTransport` without TLS, and the " +
+		"same timeouts, batching and connection pool. Its FSM only counts (`hashicorp-raft`), " +
+		"or it writes each batch of entries to a bbolt file in one transaction with fsync, as " +
+		"Anchor's state.db does with `state_sync` (`hashicorp-raft+bbolt`). All keep their Raft " +
+		"logs on the same disk, with fsync.\n\n")
 	var rows [][]string
 	for _, c := range cs.Filter("raft") {
 		rows = append(rows, []string{c.Target, c.Case, fmt.Sprint(c.Conc), count(c.Rate),

@@ -15,7 +15,7 @@ func TestSetGCPercent_DefaultAndOverride(t *testing.T) {
 		t.Errorf("GC percent %d without GOGC, want %d", got, defaultGCPercent)
 	}
 
-	// The runtime read GOGC at start; setGCPercent must leave that value.
+	// The runtime read GOGC at start, so setGCPercent must leave that value.
 	t.Setenv("GOGC", "50")
 	setGCPercent()
 	if got := debug.SetGCPercent(100); got != 100 {
